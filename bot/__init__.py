@@ -1,0 +1,1 @@
+"""gridbot: grid-patrol reports from group chat to fixed."""

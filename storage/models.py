@@ -1,0 +1,158 @@
+"""SQLModel tables: people, stations, tickets, photos, ticket events, outbox and the update inbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC without a zone (portable across SQLite and PostgreSQL); hands back aware UTC."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use aware UTC")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _when(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+def _big(**kwargs: Any) -> Any:
+    return Field(sa_type=sa.BigInteger, **kwargs)
+
+
+def _json(**kwargs: Any) -> Any:
+    return Field(sa_type=sa.JSON, default_factory=dict, **kwargs)
+
+
+class Person(SQLModel, table=True):
+    """Anyone the bot has met: captains, chiefs, street-office staff."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_id: int = _big(unique=True, index=True)
+    name: str = Field(default="", max_length=256)
+    username: str | None = Field(default=None, max_length=64)
+    language: str = Field(default="zh_CN", max_length=8)
+    role: str = Field(default="captain", max_length=16)  # captain | chief | office | admin
+    station_key: str | None = Field(default=None, foreign_key="station.key", max_length=64)
+    private_chat_started: bool = False  # a bot may only write to people who pressed /start
+    created_at: datetime = _when()
+
+
+class Station(SQLModel, table=True):
+    key: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=128)
+    chief_telegram_id: int = _big()
+
+
+class Ticket(SQLModel, table=True):
+    __table_args__ = (
+        sa.UniqueConstraint("source_chat_id", "source_message_id", name="uq_ticket_source"),
+        sa.UniqueConstraint("source_chat_id", "media_group_id", name="uq_ticket_album"),
+        sa.Index("ix_ticket_station_status_due", "station_key", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(default="new", max_length=16, index=True)
+    category_key: str = Field(max_length=64)
+    station_key: str | None = Field(default=None, foreign_key="station.key", max_length=64)
+    reporter_id: int = Field(foreign_key="person.id", index=True)
+    description: str = Field(default="", max_length=1024)
+    address_text: str | None = Field(default=None, max_length=256)  # as the captain wrote it
+    address: str | None = Field(default=None, max_length=256)  # as located
+    lat: float | None = None
+    lon: float | None = None
+    location_source: str | None = Field(default=None, max_length=16)
+    source_chat_id: int = _big()
+    source_message_id: int = _big()
+    media_group_id: str | None = Field(default=None, max_length=64)
+    language: str = Field(default="zh_CN", max_length=8)  # the reporter's, at report time
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+    due_at: datetime | None = _when(default=None)
+    claimed_at: datetime | None = _when(default=None)
+    resolved_at: datetime | None = _when(default=None)
+    closed_at: datetime | None = _when(default=None)
+    resolution_note: str | None = Field(default=None, max_length=1024)
+    reason: str | None = Field(default=None, max_length=1024)  # why rejected / disputed
+    rating: str | None = Field(default=None, max_length=16)  # satisfied | unsatisfied
+    duplicate_of: int | None = Field(default=None, foreign_key="ticket.id")
+
+
+class Photo(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("ticket_id", "file_unique_id", name="uq_photo_ticket"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    kind: str = Field(default="report", max_length=16)  # report | after
+    file_id: str = Field(max_length=256)
+    file_unique_id: str = Field(max_length=64, index=True)
+    sha256: str = Field(max_length=64, index=True)
+    size: int
+    width: int
+    height: int
+    phash: str | None = Field(default=None, max_length=32)
+    path: str = Field(max_length=512)  # relative to the data directory
+    created_at: datetime = _when()
+
+
+class TicketEvent(SQLModel, table=True):
+    """Append-only history: who did what to a ticket, when and why."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    at: datetime = _when()
+    actor_id: int | None = Field(default=None, foreign_key="person.id")
+    role: str = Field(max_length=16)
+    action: str = Field(max_length=32)
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str = Field(max_length=16)
+    note: str | None = Field(default=None, max_length=1024)
+    details: dict[str, Any] = _json()
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to send, written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_due", "status", "not_before", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = _big(index=True)
+    kind: str = Field(max_length=16)  # message | photo | location
+    payload: dict[str, Any] = _json()
+    purpose: str | None = Field(default=None, max_length=32)  # e.g. ask_address
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    status: str = Field(default="pending", max_length=16)  # pending | sent | failed
+    created_at: datetime = _when()
+    not_before: datetime = _when()
+    attempts: int = 0
+    sent_at: datetime | None = _when(default=None)
+    sent_message_id: int | None = _big(default=None)
+    last_error: str | None = Field(default=None, max_length=512)
+
+
+class ReceivedUpdate(SQLModel, table=True):
+    """Every update as received, recorded before it is handled (the durable inbox)."""
+
+    __tablename__ = "received_update"
+
+    update_id: int = _big(primary_key=True)
+    payload: dict[str, Any] = _json()
+    received_at: datetime = _when()
+    handled_at: datetime | None = _when(default=None)
+    error: str | None = Field(default=None, max_length=512)

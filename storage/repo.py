@@ -1,0 +1,298 @@
+"""Repositories: every query the bot makes lives here, with keyword-only arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import (
+    OutboxMessage,
+    Person,
+    Photo,
+    ReceivedUpdate,
+    Station,
+    Ticket,
+    TicketEvent,
+)
+
+# --- stations and people -------------------------------------------------------------------
+
+
+async def sync_stations(
+    *, session: AsyncSession, stations: Sequence[tuple[str, str, int]]
+) -> None:
+    """Make the station table match the deployment file (key, name, chief's Telegram id)."""
+    for key, name, chief in stations:
+        station = await session.get(Station, key)
+        if station is None:
+            session.add(Station(key=key, name=name, chief_telegram_id=chief))
+        else:
+            station.name, station.chief_telegram_id = name, chief
+            session.add(station)
+
+
+async def get_station(*, session: AsyncSession, key: str) -> Station | None:
+    return await session.get(Station, key)
+
+
+async def person_by_telegram_id(*, session: AsyncSession, telegram_id: int) -> Person | None:
+    result = await session.exec(select(Person).where(Person.telegram_id == telegram_id))
+    return result.first()
+
+
+async def get_person(*, session: AsyncSession, person_id: int) -> Person | None:
+    return await session.get(Person, person_id)
+
+
+async def upsert_person(
+    *,
+    session: AsyncSession,
+    telegram_id: int,
+    name: str,
+    username: str | None,
+    language: str | None,
+    now: datetime,
+    role: str | None = None,
+    station_key: str | None = None,
+) -> Person:
+    """The person with this Telegram id, created on first sight; name and username refreshed."""
+    person = await person_by_telegram_id(session=session, telegram_id=telegram_id)
+    if person is None:
+        person = Person(
+            telegram_id=telegram_id,
+            name=name[:256],
+            username=username,
+            language=language or "zh_CN",
+            role=role or "captain",
+            station_key=station_key,
+            created_at=now,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(person)
+        except IntegrityError:  # another worker created them a moment ago
+            found = await person_by_telegram_id(session=session, telegram_id=telegram_id)
+            assert found is not None
+            return found
+        return person
+    person.name, person.username = name[:256], username
+    if role is not None:
+        person.role, person.station_key = role, station_key
+    session.add(person)
+    return person
+
+
+# --- tickets --------------------------------------------------------------------------------
+
+
+async def get_ticket(*, session: AsyncSession, ticket_id: int) -> Ticket | None:
+    return await session.get(Ticket, ticket_id)
+
+
+async def lock_ticket(*, session: AsyncSession, ticket_id: int) -> Ticket | None:
+    """The ticket, locked for this transaction where the database can (PostgreSQL)."""
+    result = await session.exec(
+        select(Ticket).where(Ticket.id == ticket_id).with_for_update()
+    )
+    ticket = result.first()
+    if ticket is not None:
+        await session.refresh(ticket)
+    return ticket
+
+
+async def ticket_by_source(
+    *, session: AsyncSession, chat_id: int, message_id: int
+) -> Ticket | None:
+    result = await session.exec(
+        select(Ticket).where(
+            Ticket.source_chat_id == chat_id, Ticket.source_message_id == message_id
+        )
+    )
+    return result.first()
+
+
+async def ticket_by_album(
+    *, session: AsyncSession, chat_id: int, media_group_id: str
+) -> Ticket | None:
+    result = await session.exec(
+        select(Ticket).where(
+            Ticket.source_chat_id == chat_id, Ticket.media_group_id == media_group_id
+        )
+    )
+    return result.first()
+
+
+async def add_ticket(*, session: AsyncSession, ticket: Ticket) -> Ticket:
+    session.add(ticket)
+    await session.flush()
+    return ticket
+
+
+async def ticket_waiting_for_address(
+    *, session: AsyncSession, chat_id: int, reporter_id: int, since: datetime
+) -> Ticket | None:
+    """The reporter's newest ticket in this chat still missing its place, if recent."""
+    result = await session.exec(
+        select(Ticket)
+        .where(
+            Ticket.source_chat_id == chat_id,
+            Ticket.reporter_id == reporter_id,
+            Ticket.status == "new",
+            col(Ticket.lat).is_(None),
+            Ticket.created_at >= since,
+        )
+        .order_by(col(Ticket.id).desc())
+    )
+    return result.first()
+
+
+async def ticket_for_bot_message(
+    *, session: AsyncSession, chat_id: int, message_id: int
+) -> Ticket | None:
+    """The ticket a message the bot sent (through the outbox) was about."""
+    result = await session.exec(
+        select(Ticket)
+        .join(OutboxMessage, col(OutboxMessage.ticket_id) == Ticket.id)
+        .where(OutboxMessage.chat_id == chat_id, OutboxMessage.sent_message_id == message_id)
+    )
+    return result.first()
+
+
+async def open_tickets_for_station(
+    *, session: AsyncSession, station_key: str, statuses: Sequence[str], offset: int, limit: int
+) -> tuple[list[Ticket], int]:
+    """One page of a station's open tickets, most overdue first, and how many there are."""
+    where = (Ticket.station_key == station_key, col(Ticket.status).in_(statuses))
+    total = (await session.exec(select(func.count()).select_from(Ticket).where(*where))).one()
+    result = await session.exec(
+        select(Ticket)
+        .where(*where)
+        .order_by(col(Ticket.due_at).asc().nulls_last(), col(Ticket.id).asc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(result.all()), int(total)
+
+
+async def add_photo(*, session: AsyncSession, photo: Photo) -> Photo:
+    session.add(photo)
+    await session.flush()
+    return photo
+
+
+async def photos_of(*, session: AsyncSession, ticket_id: int, kind: str) -> list[Photo]:
+    result = await session.exec(
+        select(Photo).where(Photo.ticket_id == ticket_id, Photo.kind == kind).order_by(
+            col(Photo.id)
+        )
+    )
+    return list(result.all())
+
+
+async def add_event(*, session: AsyncSession, event: TicketEvent) -> None:
+    session.add(event)
+
+
+async def events_of(*, session: AsyncSession, ticket_id: int) -> list[TicketEvent]:
+    result = await session.exec(
+        select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(
+            col(TicketEvent.id)
+        )
+    )
+    return list(result.all())
+
+
+async def count_tickets(*, session: AsyncSession) -> int:
+    return int((await session.exec(select(func.count()).select_from(Ticket))).one())
+
+
+async def all_tickets(*, session: AsyncSession) -> list[Ticket]:
+    return list((await session.exec(select(Ticket).order_by(col(Ticket.id)))).all())
+
+
+# --- outbox ---------------------------------------------------------------------------------
+
+
+async def enqueue(*, session: AsyncSession, message: OutboxMessage) -> None:
+    session.add(message)
+
+
+async def due_messages(*, session: AsyncSession, now: datetime, limit: int) -> list[OutboxMessage]:
+    """Pending messages whose time has come, oldest first."""
+    result = await session.exec(
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now)
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+    )
+    return list(result.all())
+
+
+async def chats_with_deferred_messages(
+    *, session: AsyncSession, now: datetime, chat_ids: Sequence[int]
+) -> dict[int, int]:
+    """For each chat, the oldest pending message id still waiting for its time (order keeper)."""
+    if not chat_ids:
+        return {}
+    result = await session.exec(
+        select(OutboxMessage.chat_id, func.min(OutboxMessage.id))
+        .where(
+            OutboxMessage.status == "pending",
+            OutboxMessage.not_before > now,
+            col(OutboxMessage.chat_id).in_(chat_ids),
+        )
+        .group_by(col(OutboxMessage.chat_id))
+    )
+    return {chat_id: first_id for chat_id, first_id in result.all()}
+
+
+async def update_message(*, session: AsyncSession, message_id: int, **values: Any) -> None:
+    await session.exec(  # type: ignore[call-overload]
+        sa.update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(**values)
+    )
+
+
+async def outbox_of(*, session: AsyncSession, status: str | None = None) -> list[OutboxMessage]:
+    query = select(OutboxMessage).order_by(col(OutboxMessage.id))
+    if status is not None:
+        query = query.where(OutboxMessage.status == status)
+    return list((await session.exec(query)).all())
+
+
+# --- inbox ----------------------------------------------------------------------------------
+
+
+async def record_update(
+    *, session: AsyncSession, update_id: int, payload: dict[str, Any], now: datetime
+) -> bool:
+    """Record a received update; False when this update id was handled before."""
+    existing = await session.get(ReceivedUpdate, update_id)
+    if existing is not None:
+        return existing.handled_at is None
+    try:
+        async with session.begin_nested():
+            session.add(ReceivedUpdate(update_id=update_id, payload=payload, received_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+async def mark_update_handled(
+    *, session: AsyncSession, update_id: int, now: datetime, error: str | None = None
+) -> None:
+    await session.exec(  # type: ignore[call-overload]
+        sa.update(ReceivedUpdate)
+        .where(col(ReceivedUpdate.update_id) == update_id)
+        .values(handled_at=now, error=error[:512] if error else None)
+    )
+
+
+async def update_handled(*, session: AsyncSession, update_id: int) -> bool:
+    row = await session.get(ReceivedUpdate, update_id)
+    return row is not None and row.handled_at is not None

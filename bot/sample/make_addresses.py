@@ -39,6 +39,7 @@ COMPOUNDS = (
 
 # Landmark, aliases, (lon, lat). The last two lie just outside the district on purpose.
 LANDMARKS = (
+    ("金秋小区", (), (120.4322, 36.1705)),  # what residents say when the phase does not matter
     ("兴城路小学", (), (120.4300, 36.1580)),
     ("汾阳路农贸市场", ("汾阳路菜市场",), (120.4100, 36.1745)),
     ("汾阳路幼儿园", (), (120.4150, 36.1735)),

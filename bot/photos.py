@@ -1,7 +1,7 @@
 """Photos from building captains: checking what arrived, keeping it by content, sharing it safely.
 
 Plain Python on Pillow and imagehash; no Telegram here. Every refusal is a typed `PhotoError`
-whose `reason` the bot turns into a translated answer (`photo.error.<reason>`).
+whose `reason` the bot turns into a translated answer (`error.photo.<reason>`).
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ class PhotoError(ValueError):
 
     @property
     def message_key(self) -> str:
-        """Catalog key of the polite answer, e.g. ``photo.error.too_large``."""
-        return f"photo.error.{self.reason}"
+        """Catalog key of the polite answer, e.g. ``error.photo.too_large``."""
+        return f"error.photo.{self.reason}"
 
 
 class EmptyPhoto(PhotoError):

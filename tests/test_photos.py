@@ -197,7 +197,7 @@ def test_bad_input_is_refused_with_a_reason(
         inspect_image(data)
 
     assert caught.value.reason == reason
-    assert caught.value.message_key == f"photo.error.{reason}"
+    assert caught.value.message_key == f"error.photo.{reason}"
 
 
 def test_corrupt_png_chunk_is_refused() -> None:

@@ -127,13 +127,15 @@ def _check_duration_range(duration: timedelta, written: object) -> timedelta:
 
 
 def format_duration(duration: timedelta) -> str:
-    """Write a duration the way the deployment file does (``1d2h30m``); parse_duration reads it
-    back. Fractions of a second are dropped."""
+    """Write a duration the way the deployment file does (``72h``, ``14d``, ``1h30m``);
+    parse_duration reads it back. Under a week it counts hours, as deadlines are usually
+    stated (24h, 72h); fractions of a second are dropped."""
     seconds = int(duration.total_seconds())
     if seconds <= 0:
         return "0s"
+    units = ("d", "h", "m", "s") if seconds >= _DURATION_UNITS["w"] else ("h", "m", "s")
     parts = []
-    for unit in ("d", "h", "m", "s"):
+    for unit in units:
         count, seconds = divmod(seconds, _DURATION_UNITS[unit])
         if count:
             parts.append(f"{count}{unit}")

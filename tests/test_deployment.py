@@ -135,6 +135,23 @@ def test_bad_durations_are_refused_with_a_reason(value: Any, fragment: str) -> N
         parse_duration(value)
 
 
+@pytest.mark.parametrize(
+    ("duration", "text"),
+    [
+        (timedelta(hours=24), "24h"),
+        (timedelta(hours=72), "72h"),
+        (timedelta(hours=1, minutes=30), "1h30m"),
+        (timedelta(days=14), "14d"),
+        (timedelta(days=7, hours=2), "7d2h"),
+        (timedelta(seconds=90), "1m30s"),
+        (timedelta(seconds=1.5), "1s"),
+        (timedelta(0), "0s"),
+    ],
+)
+def test_durations_are_written_as_operators_write_them(duration: timedelta, text: str) -> None:
+    assert format_duration(duration) == text
+
+
 @given(st.integers(min_value=1, max_value=int(MAX_DURATION.total_seconds())))
 def test_a_written_duration_reads_back_the_same(seconds: int) -> None:
     duration = timedelta(seconds=seconds)

@@ -1,0 +1,150 @@
+"""The ``gridbot`` command line. ``check-config`` verifies a deployment file; the commands that
+start the bot load it through the same ``deployment_or_exit``."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from bot.deployment import Deployment, DeploymentError, format_duration, load_deployment
+from bot.settings import SettingsError, load_settings
+
+app = typer.Typer(
+    name="gridbot",
+    help="Grid-patrol reports from group chat to fixed.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main() -> None:
+    """Grid-patrol reports from group chat to fixed."""
+    # A callback keeps gridbot a group of commands even while it has only one.
+
+
+def _stdout() -> Console:
+    # Built per call so the console follows sys.stdout (CliRunner and pipes swap it).
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def resolve_config_path(file: Path | None) -> Path:
+    """The deployment file named on the command line, else GRIDBOT_CONFIG; exits 1 if neither."""
+    if file is not None:
+        return file
+    try:
+        configured = load_settings().config
+    except SettingsError as exc:
+        for line in exc.lines:
+            _stderr().print(Text(line))
+        raise typer.Exit(1) from None
+    if configured is None:
+        _stderr().print(Text("no deployment file: pass FILE or set GRIDBOT_CONFIG"))
+        raise typer.Exit(1)
+    return configured
+
+
+def deployment_or_exit(file: Path) -> Deployment:
+    """Load the deployment file, or print one line per problem to stderr and exit 1.
+    Every command that needs the deployment goes through here, so all report alike."""
+    try:
+        return load_deployment(file)
+    except DeploymentError as exc:
+        console = _stderr()
+        for line in exc.lines():
+            # Text, not markup: names and values from the file are printed verbatim.
+            console.print(Text(line))
+        noun = "problem" if len(exc.problems) == 1 else "problems"
+        console.print(Text(f"✗ {file}: {len(exc.problems)} {noun}; nothing was started"))
+        raise typer.Exit(1) from None
+
+
+@app.command("check-config")
+def check_config(
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Deployment YAML file (default: $GRIDBOT_CONFIG).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Check a deployment file and summarise it; exit 1 with one line per problem."""
+    path = resolve_config_path(file)
+    deployment = deployment_or_exit(path)
+    _print_summary(_stdout(), path, deployment)
+
+
+def _print_summary(console: Console, path: Path, deployment: Deployment) -> None:
+    console.print(Text(f"✓ {path} is a valid deployment file", style="bold green"))
+    office = deployment.street_office
+    console.print(Text(f"Street office: {office.name} (chat {office.chat_id})"))
+    console.print(Text(f"Time zone: {deployment.timezone}; language: {deployment.language}"))
+    chats = ", ".join(str(chat) for chat in deployment.intake_chats)
+    console.print(Text(f"Intake chats: {chats}"))
+
+    # Plain lines rather than tables: nothing wraps, so the output greps and pastes well.
+    console.print(Text(f"Stations ({len(deployment.stations)}):", style="bold"))
+    for station in deployment.stations:
+        area = station.area
+        grid = _shown_path(area.path, deployment)
+        if area.names:
+            grid += f" ({', '.join(area.names)})"
+        console.print(
+            Text.assemble(
+                "  ", (station.key, "bold"), f" {station.name}; chief {station.chief}; grid {grid}"
+            )
+        )
+    console.print(Text(f"Categories ({len(deployment.categories)}):", style="bold"))
+    for category in deployment.categories:
+        default = " (default)" if category.key == deployment.default_category else ""
+        console.print(
+            Text.assemble(
+                "  ",
+                (category.key, "bold"),
+                f" {category.name}; deadline {format_duration(category.sla)}{default}",
+            )
+        )
+
+    reminders = deployment.reminders
+    quiet = ""
+    if reminders.quiet_hours:
+        window = reminders.quiet_hours
+        quiet = f", never between {window.start:%H:%M} and {window.end:%H:%M}"
+    console.print(
+        Text(
+            f"Reminders: first after {format_duration(reminders.first_after)}, then every "
+            f"{format_duration(reminders.every)}{quiet}; the street office is told after "
+            f"{reminders.escalate_after} reminders"
+        )
+    )
+    console.print(
+        Text(
+            f"Feedback: resolved tickets close by themselves after "
+            f"{format_duration(deployment.feedback.auto_close_after)} without an answer"
+        )
+    )
+    console.print(
+        Text(
+            f"Duplicates: reports within {deployment.dedup.radius_m:g} m and "
+            f"{format_duration(deployment.dedup.window)} of an open ticket"
+        )
+    )
+    console.print(Text(f"Gazetteer: {_shown_path(deployment.gazetteer, deployment)}"))
+    digest = deployment.digest
+    console.print(
+        Text(f"Weekly digest: {digest.weekday} {digest.time:%H:%M} ({deployment.timezone})")
+    )
+
+
+def _shown_path(path: Path, deployment: Deployment) -> str:
+    # Relative to the deployment file, as the operator wrote it.
+    try:
+        return str(path.relative_to(deployment.base_dir))
+    except ValueError:
+        return str(path)

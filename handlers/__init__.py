@@ -1,0 +1,12 @@
+"""aiogram routers only; one per feature, catch-alls last."""
+
+from aiogram import Router
+
+from handlers import chief_desk, common, fallback, feedback, group_intake
+
+
+def get_routers() -> list[Router]:
+    # Conversation states first (a chief's after-photo, a reporter's comment), then intake,
+    # then the catch-alls.
+    return [common.router, chief_desk.router, feedback.router, group_intake.router,
+            fallback.router]

@@ -1,4 +1,4 @@
-"""Database engine, sessions and migrations (SQLite in WAL mode by default, PostgreSQL at scale)."""
+"""Database engine, sessions and migrations (SQLite in WAL mode, PostgreSQL at scale)."""
 
 from __future__ import annotations
 

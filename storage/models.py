@@ -1,4 +1,4 @@
-"""SQLModel tables: people, stations, tickets, photos, ticket events, outbox and the update inbox."""
+"""SQLModel tables: people, stations, tickets, photos, ticket events, outbox, update inbox."""
 
 from __future__ import annotations
 

@@ -39,6 +39,7 @@ from factories import big_blob, corrupt_jpeg, fake_pdf, png_header_only
 
 from bot import i18n
 from bot.i18n import CatalogError, Translator, compile_catalogs
+from bot.app import COMMANDS
 from bot.lifecycle import Status
 from bot.photos import PHOTO_ERROR_REASONS, PhotoError, inspect_image
 
@@ -54,6 +55,7 @@ CALL_NAMES = frozenset({"t", "_", "__", "gettext", "lazy_gettext"})
 DYNAMIC_KEY_FAMILIES: dict[str, Callable[[], Iterable[str]]] = {
     "error.photo.": lambda: PHOTO_ERROR_REASONS,  # PhotoError.message_key
     "status.": lambda: [status.value for status in Status],  # a ticket's status, shown
+    "command.": lambda: COMMANDS,  # the bot's command menu (bot/app.py)
 }
 NOT_MESSAGE_KEYS: frozenset[str] = frozenset()
 

@@ -1,0 +1,191 @@
+"""App assembly: builds the long-lived objects once and wires them into aiogram."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.types import BotCommand, Message
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.albums import AlbumCollector
+from bot.deployment import Deployment
+from bot.i18n import Translator
+from bot.locating import Gazetteer, Grids, Locator
+from bot.middlewares import InboxMiddleware, SessionMiddleware
+from bot.notify import Notifier
+from bot.outbox import OutboxSender
+from bot.photos import PhotoStore
+from bot.settings import Settings
+from bot.tickets import TicketService
+from handlers import errors, get_routers
+from storage import repo
+from storage.db import SessionFactory, create_engine, migrate, session_factory
+
+log = logging.getLogger("gridbot")
+
+COMMANDS = ("start", "tickets", "help", "cancel")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Gridbot:
+    settings: Settings
+    deployment: Deployment
+    engine: AsyncEngine
+    sessions: SessionFactory
+    bot: Bot
+    dp: Dispatcher
+    tickets: TicketService
+    sender: OutboxSender
+    translator: Translator
+    clock: Callable[[], datetime] = field(default=utc_now)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> None:
+        """Migrate, sync the stations, look at our own privacy setting, start sending."""
+        await migrate(self.engine)
+        async with self.sessions() as session:
+            await repo.sync_stations(
+                session=session,
+                stations=[(s.key, s.name, s.chief) for s in self.deployment.stations],
+            )
+            await session.commit()
+        await self._check_privacy()
+        await self._set_commands()
+        self.sender.start()
+        self.started.set()
+
+    async def stop(self) -> None:
+        await self.sender.stop()
+        await self.bot.session.close()
+        await self.engine.dispose()
+
+    async def _check_privacy(self) -> None:
+        """Privacy mode is the classic silent failure of group bots: say so loudly."""
+        me = await self.bot.get_me()
+        if me.can_read_all_group_messages:
+            return
+        log.warning(
+            "privacy mode is ON: the bot cannot see photos posted in groups. In BotFather "
+            "send /setprivacy, choose @%s, Disable; then remove and re-add the bot to each "
+            "intake group (or make it a group admin).", me.username,
+        )
+        async with self.sessions() as session:
+            await self.tickets.refuse(
+                session, chat_id=self.deployment.street_office.chat_id, reply_to=None,
+                key="privacy.warning", username=me.username or "",
+            )
+
+    async def _set_commands(self) -> None:
+        for locale, code in (("zh_CN", "zh"), ("en", "en")):
+            commands = [
+                BotCommand(command=c, description=self.translator.get(f"command.{c}", locale))
+                for c in COMMANDS
+            ]
+            await self.bot.set_my_commands(commands, language_code=code)
+        default = self.translator.normalise_locale(self.deployment.language)
+        await self.bot.set_my_commands(
+            [
+                BotCommand(command=c, description=self.translator.get(f"command.{c}", default))
+                for c in COMMANDS
+            ]
+        )
+
+    async def run_polling(self) -> None:
+        """Long polling until SIGINT/SIGTERM; aiogram stops gracefully on either."""
+        await self.dp.start_polling(
+            self.bot, allowed_updates=self.dp.resolve_used_update_types(), handle_signals=True
+        )
+
+
+def build(
+    settings: Settings,
+    deployment: Deployment,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    fsm_storage: BaseStorage | None = None,
+    album_quiet: float = 1.0,
+    sender_poll_interval: float = 1.0,
+) -> Gridbot:
+    engine = create_engine(settings.effective_database_url)
+    sessions = session_factory(engine)
+    translator = Translator()
+    bot = Bot(
+        settings.require_token(),
+        session=AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base)),
+    )
+    sender = OutboxSender(
+        bot=bot, sessions=sessions, clock=clock, poll_interval=sender_poll_interval
+    )
+    locator = Locator(
+        Gazetteer.from_csv(deployment.gazetteer),
+        Grids({s.key: s.area.shape for s in deployment.stations}),
+    )
+    notifier = Notifier(
+        translator=translator,
+        deployment=deployment,
+        clock=clock,
+        group_locale=translator.normalise_locale(deployment.language),
+    )
+    tickets = TicketService(
+        deployment=deployment,
+        locator=locator,
+        photo_store=PhotoStore(settings.data_dir),
+        notifier=notifier,
+        clock=clock,
+        wake_sender=sender.wake,
+    )
+    dp = Dispatcher(
+        storage=fsm_storage or MemoryStorage(),
+        deployment=deployment,
+        tickets=tickets,
+        translator=translator,
+        sessions=sessions,
+        albums=AlbumCollector[Message](quiet=album_quiet),
+    )
+    dp.update.outer_middleware(InboxMiddleware(sessions, clock))
+    dp.update.outer_middleware(SessionMiddleware(sessions, translator))
+    dp.include_routers(*get_routers())
+    errors.install(dp)
+    app = Gridbot(
+        settings=settings, deployment=deployment, engine=engine, sessions=sessions, bot=bot,
+        dp=dp, tickets=tickets, sender=sender, translator=translator, clock=clock,
+    )
+    dp.startup.register(app.start)
+    dp.shutdown.register(app.stop)
+    return app
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: easy to grep, easy to ship."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, *, json_lines: bool = True) -> None:
+    handler = logging.StreamHandler()
+    plain = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(JsonLogFormatter() if json_lines else plain)
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

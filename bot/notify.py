@@ -1,0 +1,283 @@
+"""Turns domain results into outbox messages: rendered in the reader's language, user text escaped.
+
+Nothing here talks to Telegram; rows are added to the caller's transaction and the
+outbox sender delivers them after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from typing import Any, Protocol
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import TicketButton
+from bot.deployment import Deployment
+from bot.lifecycle import Light, Status, deadline_light
+from storage import repo
+from storage.models import OutboxMessage, Person, Photo, Station, Ticket
+
+
+class Translate(Protocol):
+    def get(self, key: str, locale: str, /, **params: Any) -> str: ...
+
+
+@dataclass(frozen=True)
+class Button:
+    text_key: str
+    action: str
+
+
+LIGHT_MARK = {Light.GREEN: "🟢", Light.YELLOW: "🟡", Light.RED: "🔴"}
+
+
+class Notifier:
+    """Writes the messages a change causes into the outbox of the same transaction."""
+
+    def __init__(
+        self,
+        *,
+        translator: Translate,
+        deployment: Deployment,
+        clock: Callable[[], datetime],
+        group_locale: str,
+    ) -> None:
+        self.translator = translator
+        self.deployment = deployment
+        self.clock = clock
+        self.group_locale = group_locale  # groups are read by everyone: the deployment's language
+
+    def t(self, key: str, locale: str, /, **params: Any) -> str:
+        return self.translator.get(key, locale, **params)
+
+    # --- building blocks ------------------------------------------------------------------
+
+    async def send(
+        self,
+        session: AsyncSession,
+        *,
+        chat_id: int,
+        text: str,
+        locale: str,
+        reply_to: int | None = None,
+        buttons: Sequence[Sequence[Button]] = (),
+        ticket: Ticket | None = None,
+        photo_file_id: str | None = None,
+        purpose: str | None = None,
+    ) -> None:
+        payload: dict[str, Any] = {"text": text, "reply_to": reply_to}
+        if buttons:
+            payload["buttons"] = self.buttons(buttons, locale, ticket=ticket)
+        if photo_file_id is not None:
+            payload["photo"] = photo_file_id
+        await repo.enqueue(
+            session=session,
+            message=OutboxMessage(
+                chat_id=chat_id,
+                kind="photo" if photo_file_id else "message",
+                payload=payload,
+                purpose=purpose,
+                ticket_id=ticket.id if ticket else None,
+                created_at=self.clock(),
+                not_before=self.clock(),
+            ),
+        )
+
+    async def send_rows(
+        self, session: AsyncSession, *, chat_id: int, text: str, rows: list[list[dict[str, str]]]
+    ) -> None:
+        """A message whose buttons are already rendered (e.g. a /tickets page)."""
+        payload: dict[str, Any] = {"text": text, "reply_to": None}
+        if any(rows):
+            payload["buttons"] = rows
+        await repo.enqueue(
+            session=session,
+            message=OutboxMessage(
+                chat_id=chat_id, kind="message", payload=payload,
+                created_at=self.clock(), not_before=self.clock(),
+            ),
+        )
+
+    def buttons(
+        self, rows: Sequence[Sequence[Button]], locale: str, *, ticket: Ticket | None
+    ) -> list[list[dict[str, str]]]:
+        """Rows of {"text", "data"}; with a ticket, ``action`` becomes that ticket's button."""
+        return [
+            [
+                {
+                    "text": self.t(button.text_key, locale),
+                    "data": TicketButton(action=button.action, ticket=ticket.id or 0).pack()
+                    if ticket is not None
+                    else button.action,
+                }
+                for button in row
+            ]
+            for row in rows
+        ]
+
+    async def send_location(
+        self, session: AsyncSession, *, chat_id: int, ticket: Ticket
+    ) -> None:
+        if ticket.lat is None or ticket.lon is None:
+            return
+        await repo.enqueue(
+            session=session,
+            message=OutboxMessage(
+                chat_id=chat_id,
+                kind="location",
+                payload={"lat": ticket.lat, "lon": ticket.lon},
+                ticket_id=ticket.id,
+                created_at=self.clock(),
+                not_before=self.clock(),
+            ),
+        )
+
+    def fields(
+        self, ticket: Ticket, locale: str, *, station: Station | None = None
+    ) -> dict[str, Any]:
+        """The placeholders every ticket text may use, user text already escaped."""
+        category = self.deployment.category(ticket.category_key)
+        return {
+            "number": ticket.id,
+            "address": escape(ticket.address or ticket.address_text or "")
+            or self.t("ticket.no_address", locale),
+            "description": escape(ticket.description) or self.t("ticket.no_description", locale),
+            "category": escape(category.name) if category else ticket.category_key,
+            "station": escape(station.name) if station else "",
+            "office": escape(self.deployment.street_office.name),
+            "due": self.format_time(ticket.due_at) if ticket.due_at else "—",
+            "light": self.light(ticket),
+            "status": self.t(f"status.{ticket.status}", locale),
+        }
+
+    def light(self, ticket: Ticket) -> str:
+        if ticket.due_at is None or Status(ticket.status) not in (
+            Status.ASSIGNED, Status.CLAIMED, Status.REOPENED, Status.NEW
+        ):
+            return ""
+        return LIGHT_MARK[
+            deadline_light(started=ticket.created_at, due=ticket.due_at, now=self.clock())
+        ]
+
+    def format_time(self, moment: datetime) -> str:
+        return moment.astimezone(self.deployment.zone).strftime("%m-%d %H:%M")
+
+    def reply_in_group(self, ticket: Ticket) -> dict[str, Any]:
+        return {"chat_id": ticket.source_chat_id, "reply_to": ticket.source_message_id}
+
+    # --- what people are told --------------------------------------------------------------
+
+    async def reply(
+        self, session: AsyncSession, *, chat_id: int, reply_to: int | None, key: str,
+        locale: str | None = None, **params: Any,
+    ) -> None:
+        """A plain answer in a chat, e.g. a polite refusal of bad input."""
+        locale = locale or self.group_locale
+        await self.send(
+            session, chat_id=chat_id, reply_to=reply_to, locale=locale,
+            text=self.t(key, locale, **params),
+        )
+
+    async def acknowledged(
+        self, session: AsyncSession, *, ticket: Ticket, station: Station | None
+    ) -> None:
+        """The thread answer to a located report: number, place, who is responsible."""
+        locale = self.group_locale
+        key = "ack.created" if station is not None else "ack.triage"
+        await self.send(
+            session, **self.reply_in_group(ticket), locale=locale, ticket=ticket,
+            text=self.t(key, locale, **self.fields(ticket, locale, station=station)),
+        )
+
+    async def ask_for_address(
+        self, session: AsyncSession, *, ticket: Ticket, unknown: str | None
+    ) -> None:
+        locale = self.group_locale
+        fields = self.fields(ticket, locale)
+        if unknown:
+            text = self.t("ack.address_unknown", locale, unknown=escape(unknown), **fields)
+        else:
+            text = self.t("ack.ask_address", locale, **fields)
+        await self.send(
+            session, **self.reply_in_group(ticket), locale=locale, ticket=ticket, text=text,
+            purpose="ask_address",
+        )
+
+    async def chief_card(
+        self, session: AsyncSession, *, ticket: Ticket, station: Station, chief: Person | None,
+        photo: Photo | None, reporter: Person, key: str = "chief.card", **extra: Any,
+    ) -> None:
+        """The chief's desk: the photo, the facts, a location pin and the buttons."""
+        locale = chief.language if chief else self.group_locale
+        text = self.t(
+            key, locale, reporter=escape(reporter.name), **extra,
+            **self.fields(ticket, locale, station=station),
+        )
+        if Status(ticket.status) is Status.ASSIGNED:
+            buttons = [[Button("button.claim", "claim"), Button("button.reject", "reject")]]
+        else:
+            buttons = [[Button("button.resolve", "resolve"), Button("button.reject", "reject")]]
+        await self.send(
+            session, chat_id=station.chief_telegram_id, locale=locale, ticket=ticket, text=text,
+            buttons=buttons, photo_file_id=photo.file_id if photo else None,
+        )
+        await self.send_location(session, chat_id=station.chief_telegram_id, ticket=ticket)
+
+    async def triage(
+        self, session: AsyncSession, *, ticket: Ticket, photo: Photo | None
+    ) -> None:
+        """A report outside every grid goes to the street office to be assigned by hand."""
+        locale = self.group_locale
+        await self.send(
+            session, chat_id=self.deployment.street_office.chat_id, locale=locale, ticket=ticket,
+            text=self.t("office.triage", locale, **self.fields(ticket, locale)),
+            photo_file_id=photo.file_id if photo else None,
+        )
+        await self.send_location(
+            session, chat_id=self.deployment.street_office.chat_id, ticket=ticket
+        )
+
+    async def to_chief(
+        self, session: AsyncSession, *, ticket: Ticket, station: Station, chief: Person | None,
+        key: str, buttons: Sequence[Sequence[Button]] = (), **extra: Any,
+    ) -> None:
+        locale = chief.language if chief else self.group_locale
+        await self.send(
+            session, chat_id=station.chief_telegram_id, locale=locale, ticket=ticket,
+            buttons=buttons,
+            text=self.t(key, locale, **extra, **self.fields(ticket, locale, station=station)),
+        )
+
+    async def to_reporter(
+        self, session: AsyncSession, *, ticket: Ticket, reporter: Person, key: str,
+        buttons: Sequence[Sequence[Button]] = (), photo: Photo | None = None,
+        station: Station | None = None, **extra: Any,
+    ) -> None:
+        """In private when the reporter has started the bot, else as a reply in the group."""
+        if reporter.private_chat_started:
+            where: dict[str, Any] = {"chat_id": reporter.telegram_id, "reply_to": None}
+            locale = reporter.language
+        else:
+            where = self.reply_in_group(ticket)
+            locale = self.group_locale
+        await self.send(
+            session, **where, locale=locale, ticket=ticket, buttons=buttons,
+            photo_file_id=photo.file_id if photo else None,
+            text=self.t(
+                key, locale, reporter=escape(reporter.name), **extra,
+                **self.fields(ticket, locale, station=station),
+            ),
+        )
+
+    async def in_group(
+        self, session: AsyncSession, *, ticket: Ticket, key: str, station: Station | None = None,
+        **extra: Any,
+    ) -> None:
+        locale = self.group_locale
+        await self.send(
+            session, **self.reply_in_group(ticket), locale=locale, ticket=ticket,
+            text=self.t(key, locale, **extra, **self.fields(ticket, locale, station=station)),
+        )

@@ -1,0 +1,630 @@
+"""Ticket service: reports become tickets, get placed and routed, and move through the lifecycle.
+
+Plain Python over a database session: handlers call it, it changes rows, writes the events
+and the outbox messages in one transaction, commits, and wakes the sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from html import escape
+from math import ceil
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import TicketsPage
+from bot.deployment import Deployment
+from bot.intake import looks_like_problem, parse_caption
+from bot.lifecycle import (
+    TRANSITIONS,
+    Action,
+    Role,
+    Status,
+    TicketError,
+    TicketNotFound,
+    next_status,
+)
+from bot.locating import Locator, Place
+from bot.notify import Button, Notifier
+from bot.photos import ImageInfo, PhotoError, PhotoStore, inspect_image
+from storage import repo
+from storage.models import Person, Photo, Ticket, TicketEvent
+
+MAX_CAPTION = 1024  # Telegram's own caption limit; longer text is refused politely
+ADDRESS_WAIT = timedelta(hours=6)  # a bare address reply completes a report this recent
+DESK_PAGE = 5  # tickets per /tickets page: fits a phone screen
+OPEN_FOR_CHIEF = (Status.ASSIGNED, Status.CLAIMED, Status.REOPENED, Status.PARKED)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sent an update, as Telegram describes them."""
+
+    telegram_id: int
+    name: str
+    username: str | None = None
+    language: str | None = None  # already normalised to a catalog locale
+
+
+@dataclass(frozen=True)
+class IncomingPhoto:
+    file_id: str
+    file_unique_id: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class IncomingReport:
+    chat_id: int
+    message_id: int
+    sender: Sender
+    caption: str | None
+    photos: Sequence[IncomingPhoto] = ()
+    media_group_id: str | None = None
+    point: tuple[float, float] | None = None
+
+
+@dataclass
+class Outcome:
+    ticket: Ticket | None
+    created: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class MissingInput(TicketError):
+    """An action needs something the person has not given yet (a reason, an after-photo)."""
+
+    message_key = "error.missing_input"
+
+
+class TicketService:
+    def __init__(
+        self,
+        *,
+        deployment: Deployment,
+        locator: Locator,
+        photo_store: PhotoStore,
+        notifier: Notifier,
+        clock: Callable[[], datetime],
+        wake_sender: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.deployment = deployment
+        self.locator = locator
+        self.photo_store = photo_store
+        self.notifier = notifier
+        self.clock = clock
+        self.wake_sender = wake_sender
+
+    async def _commit(self, session: AsyncSession) -> None:
+        await session.commit()
+        self.wake_sender()
+
+    async def person(self, session: AsyncSession, sender: Sender) -> Person:
+        chief_of = next(
+            (s.key for s in self.deployment.stations if s.chief == sender.telegram_id), None
+        )
+        return await repo.upsert_person(
+            session=session,
+            telegram_id=sender.telegram_id,
+            name=sender.name,
+            username=sender.username,
+            language=sender.language,
+            now=self.clock(),
+            role="chief" if chief_of else None,
+            station_key=chief_of,
+        )
+
+    # --- intake ---------------------------------------------------------------------------
+
+    async def submit_report(self, session: AsyncSession, report: IncomingReport) -> Outcome:
+        """A photo report from an intake chat; the same message twice makes one ticket."""
+        existing = await repo.ticket_by_source(
+            session=session, chat_id=report.chat_id, message_id=report.message_id
+        )
+        if existing is None and report.media_group_id:
+            existing = await repo.ticket_by_album(
+                session=session, chat_id=report.chat_id, media_group_id=report.media_group_id
+            )
+        if existing is not None:
+            return Outcome(existing)
+
+        caption = (report.caption or "").strip()
+        if len(caption) > MAX_CAPTION:
+            await self.notifier.reply(
+                session, chat_id=report.chat_id, reply_to=report.message_id,
+                key="error.caption_too_long", length=len(caption), limit=MAX_CAPTION,
+            )
+            await self._commit(session)
+            return Outcome(None)
+
+        checked: list[tuple[IncomingPhoto, ImageInfo]] = []
+        for photo in report.photos:
+            try:
+                checked.append((photo, await asyncio.to_thread(inspect_image, photo.data)))
+            except PhotoError as error:
+                await self.notifier.reply(
+                    session, chat_id=report.chat_id, reply_to=report.message_id,
+                    key=error.message_key, **error.params,
+                )
+                await self._commit(session)
+                return Outcome(None)
+
+        reporter = await self.person(session, report.sender)
+        parsed = parse_caption(caption)
+        now = self.clock()
+        ticket = await repo.add_ticket(
+            session=session,
+            ticket=Ticket(
+                status=Status.NEW,
+                category_key=self.deployment.default_category,
+                reporter_id=reporter.id or 0,
+                description=parsed.description or "",
+                address_text=parsed.address,
+                source_chat_id=report.chat_id,
+                source_message_id=report.message_id,
+                media_group_id=report.media_group_id,
+                language=reporter.language,
+                created_at=now,
+                updated_at=now,
+            ),
+        )
+        for photo, info in checked:
+            await self._store_photo(session, ticket=ticket, photo=photo, info=info, kind="report")
+        await self._event(
+            session, ticket=ticket, actor=reporter, role=Role.REPORTER, action="report",
+            before=None, note=caption or None,
+        )
+
+        place = None
+        if report.point is not None:
+            place = self._locate_point(report.point)
+        elif parsed.address:
+            place = self.locator.locate_text(parsed.address)
+        if place is None and caption and report.point is None:
+            # The longest known place inside the whole text: landmarks the parser did not
+            # isolate, or an address written around the one it picked.
+            place = self.locator.locate_text(caption)
+
+        if place is not None:
+            await self._place(session, ticket=ticket, place=place, actor=reporter)
+        else:
+            await self.notifier.ask_for_address(session, ticket=ticket, unknown=parsed.address)
+        await self._commit(session)
+        return Outcome(ticket, created=True)
+
+    async def supply_place(
+        self,
+        session: AsyncSession,
+        *,
+        chat_id: int,
+        sender: Sender,
+        reply_to: int | None,
+        text: str | None = None,
+        point: tuple[float, float] | None = None,
+    ) -> Outcome:
+        """A captain answers "where is it?" with text or a shared location.
+
+        Returns ``Outcome(None)`` when the message is not an answer to a waiting report,
+        so the caller can leave ordinary chat alone.
+        """
+        reporter = await repo.person_by_telegram_id(
+            session=session, telegram_id=sender.telegram_id
+        )
+        if reporter is None:
+            return Outcome(None)
+        ticket = None
+        if reply_to is not None:
+            ticket = await repo.ticket_for_bot_message(
+                session=session, chat_id=chat_id, message_id=reply_to
+            ) or await repo.ticket_by_source(session=session, chat_id=chat_id, message_id=reply_to)
+        if ticket is None:
+            ticket = await repo.ticket_waiting_for_address(
+                session=session, chat_id=chat_id, reporter_id=reporter.id or 0,
+                since=self.clock() - ADDRESS_WAIT,
+            )
+        if (
+            ticket is None
+            or ticket.reporter_id != reporter.id
+            or ticket.status != Status.NEW
+            or ticket.lat is not None
+        ):
+            return Outcome(None)
+
+        if point is not None:
+            place = self._locate_point(point)
+            if place is None:
+                return Outcome(None)
+        else:
+            text = (text or "").strip()
+            if not text or len(text) > MAX_CAPTION:
+                return Outcome(None)
+            parsed = parse_caption(text)
+            place = self.locator.locate_text(parsed.address or text)
+            if place is None:
+                if reply_to is None and not parsed.address:
+                    return Outcome(None)  # chatter, not an answer
+                await self.notifier.ask_for_address(
+                    session, ticket=ticket, unknown=parsed.address or text
+                )
+                await self._commit(session)
+                return Outcome(ticket)
+            if not ticket.description and parsed.description:
+                ticket.description = parsed.description
+            ticket.address_text = parsed.address or text
+        await self._place(session, ticket=ticket, place=place, actor=reporter)
+        await self._commit(session)
+        return Outcome(ticket)
+
+    async def ask_for_photo(
+        self, session: AsyncSession, *, chat_id: int, message_id: int, text: str
+    ) -> bool:
+        """A text that is clearly a report (a located address and a problem) but no photo."""
+        if len(text) > MAX_CAPTION:
+            return False
+        parsed = parse_caption(text)
+        if not parsed.address or not parsed.description:
+            return False
+        if not looks_like_problem(parsed.description):
+            return False
+        place = self.locator.locate_text(parsed.address)
+        if place is None:
+            return False
+        await self.notifier.reply(
+            session, chat_id=chat_id, reply_to=message_id, key="ack.ask_photo",
+            address=place.address,
+        )
+        await self._commit(session)
+        return True
+
+    async def refuse(
+        self, session: AsyncSession, *, chat_id: int, reply_to: int | None, key: str,
+        locale: str | None = None, **params: object,
+    ) -> None:
+        """A polite answer to bad input; nothing else changes."""
+        await self.notifier.reply(
+            session, chat_id=chat_id, reply_to=reply_to, key=key, locale=locale, **params
+        )
+        await self._commit(session)
+
+    async def greet(self, session: AsyncSession, *, sender: Sender) -> None:
+        """/start in private: from now on the bot may write to this person directly."""
+        person = await self.person(session, sender)
+        person.private_chat_started = True
+        session.add(person)
+        key = "common.start_chief" if person.role == "chief" else "common.start"
+        await self.notifier.reply(
+            session, chat_id=sender.telegram_id, reply_to=None, key=key, locale=person.language,
+            name=escape(person.name),
+        )
+        await self._commit(session)
+
+    # --- the lifecycle --------------------------------------------------------------------
+
+    async def roles_of(self, session: AsyncSession, person: Person, ticket: Ticket) -> set[Role]:
+        roles: set[Role] = set()
+        if ticket.reporter_id == person.id:
+            roles.add(Role.REPORTER)
+        if ticket.station_key:
+            station = await repo.get_station(session=session, key=ticket.station_key)
+            if station is not None and station.chief_telegram_id == person.telegram_id:
+                roles.add(Role.CHIEF)
+        if person.role in ("office", "admin"):
+            roles.add(Role.OFFICE)
+        return roles
+
+    async def _load(
+        self, session: AsyncSession, *, ticket_id: int, sender: Sender
+    ) -> tuple[Ticket, Person, set[Role]]:
+        ticket = await repo.lock_ticket(session=session, ticket_id=ticket_id)
+        if ticket is None:
+            raise TicketNotFound(f"ticket {ticket_id}")
+        person = await self.person(session, sender)
+        return ticket, person, await self.roles_of(session, person, ticket)
+
+    async def check(
+        self, session: AsyncSession, *, ticket_id: int, sender: Sender, action: Action
+    ) -> Ticket:
+        """Raise unless this person may take this action now; used before asking for input."""
+        ticket, _, roles = await self._load(session, ticket_id=ticket_id, sender=sender)
+        next_status(Status(ticket.status), action, roles)
+        await session.rollback()
+        return ticket
+
+    async def prompt(
+        self, session: AsyncSession, *, ticket_id: int, sender: Sender, action: Action,
+        chat_id: int, reply_to: int | None = None,
+    ) -> Ticket:
+        """Check the action is allowed, then ask for what it needs (reason, photo, comment)."""
+        ticket, person, roles = await self._load(session, ticket_id=ticket_id, sender=sender)
+        next_status(Status(ticket.status), action, roles)
+        key = {
+            Action.RESOLVE: "chief.ask_resolution",
+            Action.REJECT: "chief.ask_reject_reason",
+            Action.DISPUTE: "reporter.ask_comment",
+        }[action]
+        buttons = [[Button("button.skip", "skip")]] if action is Action.DISPUTE else []
+        locale = person.language if chat_id == person.telegram_id else None
+        locale = locale or self.notifier.group_locale
+        await self.notifier.send(
+            session, chat_id=chat_id, reply_to=reply_to, locale=locale, ticket=ticket,
+            buttons=buttons,
+            text=self.notifier.t(key, locale, **self.notifier.fields(ticket, locale)),
+        )
+        await self._commit(session)
+        return ticket
+
+    async def act(
+        self,
+        session: AsyncSession,
+        *,
+        ticket_id: int,
+        sender: Sender,
+        action: Action,
+        note: str | None = None,
+        photo: IncomingPhoto | None = None,
+        station_key: str | None = None,
+    ) -> Ticket:
+        """Take a lifecycle action for a person, with the server-side permission check."""
+        ticket, person, roles = await self._load(session, ticket_id=ticket_id, sender=sender)
+        before = Status(ticket.status)
+        after = next_status(before, action, roles)
+        note = (note or "").strip()[:MAX_CAPTION] or None
+        if action is Action.REJECT and not note:
+            raise MissingInput("a rejection needs a reason")
+        if action is Action.RESOLVE and photo is None:
+            raise MissingInput("a resolution needs an after-photo")
+        after_photo = None
+        if photo is not None:
+            try:
+                info = await asyncio.to_thread(inspect_image, photo.data)
+            except PhotoError as error:
+                raise PhotoRefused(error) from error
+            after_photo = await self._store_photo(
+                session, ticket=ticket, photo=photo, info=info, kind="after"
+            )
+        role = self._acting_role(before, action, roles)
+        now = self.clock()
+        ticket.status = after
+        ticket.updated_at = now
+        if action is Action.CLAIM:
+            ticket.claimed_at = now
+        elif action is Action.RESOLVE:
+            ticket.resolved_at, ticket.resolution_note = now, note
+        elif action in (Action.REJECT, Action.DISPUTE):
+            ticket.reason = note
+        if action in (Action.CONFIRM, Action.AUTO_CLOSE):
+            ticket.closed_at = now
+            ticket.rating = "satisfied" if action is Action.CONFIRM else None
+        if action is Action.DISPUTE:
+            ticket.rating = "unsatisfied"
+        if action is Action.REJECT:
+            ticket.closed_at = now
+        session.add(ticket)
+        await self._event(
+            session, ticket=ticket, actor=person, role=role, action=action, before=before,
+            note=note,
+        )
+        await self._tell(session, ticket=ticket, action=action, photo=after_photo, note=note)
+        await self._commit(session)
+        return ticket
+
+    @staticmethod
+    def _acting_role(before: Status, action: Action, roles: set[Role]) -> Role:
+        """The role a person acts in, when they hold several (a chief reporting in their grid)."""
+        allowed = TRANSITIONS[(before, action)].roles
+        return next(r for r in (Role.CHIEF, Role.REPORTER, Role.OFFICE, Role.SYSTEM)
+                    if r in roles and r in allowed)
+
+    async def _tell(
+        self, session: AsyncSession, *, ticket: Ticket, action: Action, photo: Photo | None,
+        note: str | None,
+    ) -> None:
+        """Who hears about each transition, and what they are asked next."""
+        station = (
+            await repo.get_station(session=session, key=ticket.station_key)
+            if ticket.station_key
+            else None
+        )
+        reporter = await repo.get_person(session=session, person_id=ticket.reporter_id)
+        assert reporter is not None
+        chief = (
+            await repo.person_by_telegram_id(
+                session=session, telegram_id=station.chief_telegram_id
+            )
+            if station
+            else None
+        )
+        shown_note = escape(note or "") or self.notifier.t(
+            "ticket.no_note", self.notifier.group_locale
+        )
+        if action is Action.CLAIM and station:
+            await self.notifier.to_chief(
+                session, ticket=ticket, station=station, chief=chief, key="chief.claimed",
+                buttons=[[Button("button.resolve", "resolve"), Button("button.reject", "reject")]],
+            )
+            await self.notifier.in_group(
+                session, ticket=ticket, key="group.claimed", station=station
+            )
+        elif action is Action.RESOLVE and station:
+            await self.notifier.to_reporter(
+                session, ticket=ticket, reporter=reporter, key="reporter.resolved", photo=photo,
+                station=station, note=shown_note,
+                buttons=[[Button("button.satisfied", "ok"), Button("button.unsatisfied", "nok")]],
+            )
+            await self.notifier.to_chief(
+                session, ticket=ticket, station=station, chief=chief, key="chief.resolved"
+            )
+        elif action is Action.REJECT:
+            await self.notifier.to_reporter(
+                session, ticket=ticket, reporter=reporter, key="reporter.rejected",
+                station=station, reason=shown_note,
+            )
+            if station:
+                await self.notifier.to_chief(
+                    session, ticket=ticket, station=station, chief=chief, key="chief.rejected"
+                )
+        elif action is Action.CONFIRM:
+            await self.notifier.to_reporter(
+                session, ticket=ticket, reporter=reporter, key="reporter.thanks", station=station
+            )
+            if station:
+                await self.notifier.to_chief(
+                    session, ticket=ticket, station=station, chief=chief, key="chief.confirmed"
+                )
+        elif action is Action.DISPUTE and station:
+            await self.notifier.to_reporter(
+                session, ticket=ticket, reporter=reporter, key="reporter.reopened",
+                station=station,
+            )
+            await self.notifier.chief_card(
+                session, ticket=ticket, station=station, chief=chief, photo=photo,
+                reporter=reporter, key="chief.reopened", comment=shown_note,
+            )
+
+    # --- placing and routing --------------------------------------------------------------
+
+    async def _place(
+        self, session: AsyncSession, *, ticket: Ticket, place: Place, actor: Person
+    ) -> None:
+        """Put a ticket on the map; inside a grid it goes to that station's chief."""
+        ticket.address = place.address
+        ticket.lat, ticket.lon = place.lat, place.lon
+        ticket.location_source = place.source
+        ticket.updated_at = self.clock()
+        photos = await repo.photos_of(session=session, ticket_id=ticket.id or 0, kind="report")
+        photo = photos[0] if photos else None
+        station = (
+            await repo.get_station(session=session, key=place.station_key)
+            if place.station_key
+            else None
+        )
+        if station is None:
+            session.add(ticket)
+            await self._event(
+                session, ticket=ticket, actor=None, role=Role.SYSTEM, action="triage",
+                before=Status.NEW, note=place.address,
+            )
+            await self.notifier.triage(session, ticket=ticket, photo=photo)
+            await self.notifier.acknowledged(session, ticket=ticket, station=None)
+            return
+        ticket.station_key = station.key
+        ticket.status = next_status(Status.NEW, Action.LOCATE, [Role.SYSTEM])
+        category = self.deployment.category(ticket.category_key)
+        ticket.due_at = ticket.created_at + category.sla
+        session.add(ticket)
+        await self._event(
+            session, ticket=ticket, actor=None, role=Role.SYSTEM, action=Action.LOCATE,
+            before=Status.NEW, note=f"{place.address} → {station.key}",
+        )
+        reporter = await repo.get_person(session=session, person_id=ticket.reporter_id)
+        assert reporter is not None
+        chief = await repo.person_by_telegram_id(
+            session=session, telegram_id=station.chief_telegram_id
+        )
+        await self.notifier.chief_card(
+            session, ticket=ticket, station=station, chief=chief, photo=photo, reporter=reporter
+        )
+        await self.notifier.acknowledged(session, ticket=ticket, station=station)
+
+    def _locate_point(self, point: tuple[float, float]) -> Place | None:
+        try:
+            return self.locator.locate_point(*point)
+        except ValueError:  # not a place on Earth (a forged location)
+            return None
+
+    async def _store_photo(
+        self, session: AsyncSession, *, ticket: Ticket, photo: IncomingPhoto, info: ImageInfo,
+        kind: str,
+    ) -> Photo:
+        stored = self.photo_store.put(photo.data, ext=info.ext)
+        return await repo.add_photo(
+            session=session,
+            photo=Photo(
+                ticket_id=ticket.id or 0,
+                kind=kind,
+                file_id=photo.file_id,
+                file_unique_id=photo.file_unique_id,
+                sha256=info.sha256,
+                size=info.size,
+                width=info.width,
+                height=info.height,
+                phash=info.phash,
+                path=str(stored.path.relative_to(self.photo_store.root)),
+                created_at=self.clock(),
+            ),
+        )
+
+    async def _event(
+        self, session: AsyncSession, *, ticket: Ticket, actor: Person | None, role: Role,
+        action: str, before: Status | None, note: str | None,
+    ) -> None:
+        await repo.add_event(
+            session=session,
+            event=TicketEvent(
+                ticket_id=ticket.id or 0,
+                at=self.clock(),
+                actor_id=actor.id if actor else None,
+                role=role,
+                action=action,
+                from_status=before,
+                to_status=ticket.status,
+                note=note[:1024] if note else None,
+            ),
+        )
+
+    # --- the chief's desk -----------------------------------------------------------------
+
+    async def desk_page(self, session: AsyncSession, *, sender: Sender, page: int) -> DeskPage:
+        """One page of the chief's open tickets, most overdue first, with paging buttons."""
+        person = await self.person(session, sender)
+        locale = person.language
+        station_key = person.station_key if person.role == "chief" else None
+        if station_key is None:
+            return DeskPage(self.notifier.t("tickets.not_chief", locale), [])
+        page = max(page, 0)
+        rows, total = await repo.open_tickets_for_station(
+            session=session, station_key=station_key,
+            statuses=[s.value for s in OPEN_FOR_CHIEF], offset=page * DESK_PAGE, limit=DESK_PAGE,
+        )
+        if total == 0:
+            return DeskPage(self.notifier.t("tickets.empty", locale), [])
+        total_pages = ceil(total / DESK_PAGE)
+        lines = [self.notifier.t(
+            "tickets.header", locale, total=total, page=page + 1, pages=total_pages
+        )]
+        lines += [
+            self.notifier.t("tickets.line", locale, **self.notifier.fields(ticket, locale))
+            for ticket in rows
+        ]
+        paging = []
+        if page > 0:
+            paging.append(Button("button.prev", TicketsPage(page=page - 1).pack()))
+        if page + 1 < total_pages:
+            paging.append(Button("button.next", TicketsPage(page=page + 1).pack()))
+        return DeskPage(
+            "\n".join(lines), self.notifier.buttons([paging], locale, ticket=None)
+        )
+
+    async def show_desk(
+        self, session: AsyncSession, *, sender: Sender, chat_id: int, page: int
+    ) -> None:
+        desk = await self.desk_page(session, sender=sender, page=page)
+        await self.notifier.send_rows(session, chat_id=chat_id, text=desk.text, rows=desk.buttons)
+        await self._commit(session)
+
+
+@dataclass(frozen=True)
+class DeskPage:
+    text: str
+    buttons: list[list[dict[str, str]]]
+
+
+class PhotoRefused(TicketError):
+    """An after-photo that is not a usable image; answered like a refused report photo."""
+
+    def __init__(self, error: PhotoError) -> None:
+        super().__init__(error.reason, **error.params)
+        self.message_key = error.message_key

@@ -1,0 +1,146 @@
+"""The chief's desk: claim, resolve with an after-photo, reject with a reason, and /tickets."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import TicketButton, TicketsPage
+from bot.i18n import Translator
+from bot.lifecycle import Action
+from bot.outbox import keyboard
+from bot.telegram_files import TooLarge, fetch_image, has_image
+from bot.tickets import Sender, TicketService
+from handlers.filters import PrivateChat
+
+router = Router(name="chief_desk")
+
+
+class Resolving(StatesGroup):
+    after_photo = State()
+
+
+class Rejecting(StatesGroup):
+    reason = State()
+
+
+@router.callback_query(TicketButton.filter(F.action == "claim"))
+async def claim(
+    query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
+    tickets: TicketService, translator: Translator, locale: str,
+) -> None:
+    ticket = await tickets.act(
+        session, ticket_id=callback_data.ticket, sender=sender, action=Action.CLAIM
+    )
+    await query.answer(translator.get("callback.claimed", locale, number=ticket.id))
+
+
+@router.callback_query(TicketButton.filter(F.action == "resolve"))
+async def start_resolving(
+    query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
+    tickets: TicketService, state: FSMContext,
+) -> None:
+    await tickets.prompt(
+        session, ticket_id=callback_data.ticket, sender=sender, action=Action.RESOLVE,
+        chat_id=sender.telegram_id,
+    )
+    await state.set_state(Resolving.after_photo)
+    await state.update_data(ticket=callback_data.ticket)
+    await query.answer()
+
+
+@router.callback_query(TicketButton.filter(F.action == "reject"))
+async def start_rejecting(
+    query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
+    tickets: TicketService, state: FSMContext,
+) -> None:
+    await tickets.prompt(
+        session, ticket_id=callback_data.ticket, sender=sender, action=Action.REJECT,
+        chat_id=sender.telegram_id,
+    )
+    await state.set_state(Rejecting.reason)
+    await state.update_data(ticket=callback_data.ticket)
+    await query.answer()
+
+
+@router.message(Resolving.after_photo, PrivateChat(), F.func(has_image))
+async def after_photo(
+    message: Message, bot: Bot, session: AsyncSession, sender: Sender, tickets: TicketService,
+    state: FSMContext, locale: str,
+) -> None:
+    ticket_id = (await state.get_data())["ticket"]
+    try:
+        photo = await fetch_image(bot, message)
+    except TooLarge:
+        await tickets.refuse(
+            session, chat_id=message.chat.id, reply_to=message.message_id,
+            key="error.photo.too_large", locale=locale,
+        )
+        return
+    await state.clear()
+    await tickets.act(
+        session, ticket_id=ticket_id, sender=sender, action=Action.RESOLVE,
+        note=message.caption, photo=photo,
+    )
+
+
+@router.message(Resolving.after_photo, PrivateChat())
+async def resolution_without_photo(
+    message: Message, session: AsyncSession, tickets: TicketService, locale: str
+) -> None:
+    await tickets.refuse(
+        session, chat_id=message.chat.id, reply_to=message.message_id,
+        key="chief.need_after_photo", locale=locale,
+    )
+
+
+@router.message(Rejecting.reason, PrivateChat(), F.text)
+async def rejection_reason(
+    message: Message, session: AsyncSession, sender: Sender, tickets: TicketService,
+    state: FSMContext,
+) -> None:
+    ticket_id = (await state.get_data())["ticket"]
+    await state.clear()
+    await tickets.act(
+        session, ticket_id=ticket_id, sender=sender, action=Action.REJECT, note=message.text
+    )
+
+
+@router.message(Command("cancel"), StateFilter("*"))
+async def cancel(
+    message: Message, session: AsyncSession, tickets: TicketService, state: FSMContext,
+    locale: str,
+) -> None:
+    await state.clear()
+    await tickets.refuse(
+        session, chat_id=message.chat.id, reply_to=message.message_id, key="common.cancelled",
+        locale=locale,
+    )
+
+
+@router.message(Command("tickets"), PrivateChat())
+async def list_tickets(
+    message: Message, session: AsyncSession, sender: Sender, tickets: TicketService
+) -> None:
+    await tickets.show_desk(session, sender=sender, chat_id=message.chat.id, page=0)
+
+
+@router.callback_query(TicketsPage.filter())
+async def turn_page(
+    query: CallbackQuery, callback_data: TicketsPage, session: AsyncSession, sender: Sender,
+    tickets: TicketService,
+) -> None:
+    page = await tickets.desk_page(session, sender=sender, page=callback_data.page)
+    if isinstance(query.message, Message):
+        with suppress(TelegramBadRequest):  # "message is not modified" on a double tap
+            await query.message.edit_text(
+                page.text, parse_mode="HTML", reply_markup=keyboard(page.buttons)
+            )
+    await query.answer()

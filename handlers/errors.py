@@ -1,0 +1,52 @@
+"""Domain errors become polite, translated answers; anything else is logged."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Dispatcher
+from aiogram.filters import ExceptionTypeFilter
+from aiogram.types import ErrorEvent
+
+from bot.i18n import Translator
+from bot.lifecycle import TicketError
+from bot.tickets import TicketService
+from storage.db import SessionFactory
+
+log = logging.getLogger(__name__)
+
+
+def install(dp: Dispatcher) -> None:
+    dp.errors.register(ticket_error, ExceptionTypeFilter(TicketError))
+    dp.errors.register(unexpected)
+
+
+async def ticket_error(
+    event: ErrorEvent, translator: Translator, tickets: TicketService, sessions: SessionFactory
+) -> None:
+    error = event.exception
+    assert isinstance(error, TicketError)
+    update = event.update
+    user = (update.callback_query or update.message)
+    language = user.from_user.language_code if user and user.from_user else None
+    locale = translator.normalise_locale(language)
+    text = translator.get(error.message_key, locale, **_params(error, translator, locale))
+    if update.callback_query is not None:
+        await update.callback_query.answer(text, show_alert=True)
+    elif update.message is not None:
+        async with sessions() as session:  # the update's own session was rolled back
+            await tickets.refuse(
+                session, chat_id=update.message.chat.id, reply_to=update.message.message_id,
+                key=error.message_key, locale=locale, **_params(error, translator, locale),
+            )
+
+
+def _params(error: TicketError, translator: Translator, locale: str) -> dict[str, object]:
+    params = dict(error.params)
+    if "status" in params:
+        params["status"] = translator.get(f"status.{params['status']}", locale)
+    return params
+
+
+async def unexpected(event: ErrorEvent) -> None:
+    log.error("unhandled error in update %s", event.update.update_id, exc_info=event.exception)

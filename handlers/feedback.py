@@ -1,0 +1,71 @@
+"""Reporter feedback: 满意 closes the ticket, 不满意 asks what is still wrong and reopens it."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import TicketButton
+from bot.i18n import Translator
+from bot.lifecycle import Action
+from bot.tickets import Sender, TicketService
+
+router = Router(name="feedback")
+
+
+class Disputing(StatesGroup):
+    comment = State()
+
+
+@router.callback_query(TicketButton.filter(F.action == "ok"))
+async def satisfied(
+    query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
+    tickets: TicketService, translator: Translator, locale: str,
+) -> None:
+    ticket = await tickets.act(
+        session, ticket_id=callback_data.ticket, sender=sender, action=Action.CONFIRM
+    )
+    await query.answer(translator.get("callback.thanks", locale, number=ticket.id))
+
+
+@router.callback_query(TicketButton.filter(F.action == "nok"))
+async def unsatisfied(
+    query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
+    tickets: TicketService, state: FSMContext,
+) -> None:
+    chat_id = query.message.chat.id if query.message else sender.telegram_id
+    reply_to = query.message.message_id if query.message else None
+    await tickets.prompt(
+        session, ticket_id=callback_data.ticket, sender=sender, action=Action.DISPUTE,
+        chat_id=chat_id, reply_to=reply_to,
+    )
+    await state.set_state(Disputing.comment)
+    await state.update_data(ticket=callback_data.ticket)
+    await query.answer()
+
+
+@router.callback_query(TicketButton.filter(F.action == "skip"))
+async def no_comment(
+    query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
+    tickets: TicketService, state: FSMContext, translator: Translator, locale: str,
+) -> None:
+    await state.clear()
+    ticket = await tickets.act(
+        session, ticket_id=callback_data.ticket, sender=sender, action=Action.DISPUTE
+    )
+    await query.answer(translator.get("callback.reopened", locale, number=ticket.id))
+
+
+@router.message(Disputing.comment, F.text)
+async def comment(
+    message: Message, session: AsyncSession, sender: Sender, tickets: TicketService,
+    state: FSMContext,
+) -> None:
+    ticket_id = (await state.get_data())["ticket"]
+    await state.clear()
+    await tickets.act(
+        session, ticket_id=ticket_id, sender=sender, action=Action.DISPUTE, note=message.text
+    )

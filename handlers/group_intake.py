@@ -1,0 +1,96 @@
+"""Group intake: photo reports in the stations' group chats, and the answers to "where is it?"."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.types import Message
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.albums import AlbumCollector
+from bot.telegram_files import TooLarge, fetch_image, has_image
+from bot.tickets import IncomingPhoto, IncomingReport, Sender, TicketService
+from handlers.filters import IntakeChat
+
+router = Router(name="group_intake")
+router.message.filter(IntakeChat())
+
+
+@router.message(F.func(has_image))
+async def photo_report(
+    message: Message, bot: Bot, session: AsyncSession, sender: Sender, tickets: TicketService,
+    albums: AlbumCollector[Message],
+) -> None:
+    parts = [message]
+    if message.media_group_id:
+        collected = await albums.collect((message.chat.id, message.media_group_id), message)
+        if collected is None:
+            return  # another part's handler reports the whole album
+        parts = sorted(collected, key=lambda m: m.message_id)
+    first = parts[0]
+    caption = next((m.caption for m in parts if m.caption), None)
+    if caption is None and first.reply_to_message is not None:
+        caption = first.reply_to_message.text  # a photo sent as the answer to "add a photo"
+    photos: list[IncomingPhoto] = []
+    for part in parts:
+        try:
+            photos.append(await fetch_image(bot, part))
+        except TooLarge:
+            await tickets.refuse(
+                session, chat_id=message.chat.id, reply_to=part.message_id,
+                key="error.photo.too_large",
+            )
+            return
+    await tickets.submit_report(
+        session,
+        IncomingReport(
+            chat_id=first.chat.id,
+            message_id=first.message_id,
+            sender=sender,
+            caption=caption,
+            photos=photos,
+            media_group_id=first.media_group_id,
+        ),
+    )
+
+
+@router.message(F.document)
+async def not_a_picture(message: Message, session: AsyncSession, tickets: TicketService) -> None:
+    """A file that is no picture: answer only when it carries a report-like caption."""
+    if message.caption:
+        await tickets.refuse(
+            session, chat_id=message.chat.id, reply_to=message.message_id,
+            key="error.photo.not_an_image",
+        )
+
+
+@router.message(F.location)
+async def shared_location(
+    message: Message, session: AsyncSession, sender: Sender, tickets: TicketService
+) -> None:
+    assert message.location is not None
+    await tickets.supply_place(
+        session,
+        chat_id=message.chat.id,
+        sender=sender,
+        reply_to=message.reply_to_message.message_id if message.reply_to_message else None,
+        point=(message.location.latitude, message.location.longitude),
+    )
+
+
+@router.message(F.text & ~F.text.startswith("/"))
+async def text_in_group(
+    message: Message, session: AsyncSession, sender: Sender, tickets: TicketService
+) -> None:
+    """An address for a waiting report, a report that lacks its photo, or chat we leave alone."""
+    assert message.text is not None
+    answered = await tickets.supply_place(
+        session,
+        chat_id=message.chat.id,
+        sender=sender,
+        reply_to=message.reply_to_message.message_id if message.reply_to_message else None,
+        text=message.text,
+    )
+    if answered.ticket is None:
+        await tickets.ask_for_photo(
+            session, chat_id=message.chat.id, message_id=message.message_id, text=message.text
+        )

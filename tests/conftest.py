@@ -1,0 +1,167 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when configured) and a running world.
+
+A *world* is the local Bot API emulator, the real aiogram bot polling it, the sample
+deployment, and the people of the demo district: captains, chiefs, the street office.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlmodel import select
+
+from bot.app import Gridbot, build
+from bot.deployment import Deployment, load_deployment
+from bot.emulator import BotAPIEmulator
+from bot.emulator.players import Group, User
+from bot.settings import Settings
+from storage.models import OutboxMessage, Ticket, TicketEvent
+
+SAMPLE = Path(__file__).resolve().parents[1] / "bot" / "sample" / "deployment.yaml"
+TOKEN = "123456789:AAEmulatorTokenForTheGridbotTests_xyz"
+POSTGRES_URL = os.environ.get("GRIDBOT_TEST_POSTGRES_URL")
+REQUIRE_POSTGRES = os.environ.get("GRIDBOT_REQUIRE_POSTGRES") == "1"
+
+DATABASES = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if REQUIRE_POSTGRES and not POSTGRES_URL:
+        raise pytest.UsageError(
+            "GRIDBOT_REQUIRE_POSTGRES=1 but GRIDBOT_TEST_POSTGRES_URL is not set: "
+            "CI must exercise PostgreSQL, not skip it"
+        )
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test, on each configured backend."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'gridbot.db'}"
+        return
+    assert POSTGRES_URL is not None
+    url = make_url(POSTGRES_URL)
+    name = f"gridbot_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def deployment() -> Deployment:
+    return load_deployment(SAMPLE)
+
+
+class Clock:
+    """The bot's clock, moved by tests instead of sleeping; follows real time until set."""
+
+    def __init__(self) -> None:
+        self.fixed: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.fixed or datetime.now(UTC)
+
+    def set(self, moment: datetime) -> None:
+        self.fixed = moment
+
+
+@dataclass
+class World:
+    emulator: BotAPIEmulator
+    app: Gridbot
+    clock: Clock
+    intake: Group
+    other_intake: Group
+    office: Group
+    stranger_group: Group
+    captain: User
+    captain2: User
+    chiefs: dict[str, User]
+
+    async def tickets(self) -> list[Ticket]:
+        async with self.app.sessions() as session:
+            return list((await session.exec(select(Ticket).order_by(Ticket.id))).all())
+
+    async def ticket(self, ticket_id: int) -> Ticket:
+        async with self.app.sessions() as session:
+            found = await session.get(Ticket, ticket_id)
+            assert found is not None
+            return found
+
+    async def events(self, ticket_id: int) -> list[TicketEvent]:
+        async with self.app.sessions() as session:
+            query = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
+            return list((await session.exec(query.order_by(TicketEvent.id))).all())
+
+    async def outbox(self) -> list[OutboxMessage]:
+        async with self.app.sessions() as session:
+            return list((await session.exec(select(OutboxMessage))).all())
+
+    async def settle(self) -> None:
+        """Every update taken and handled, and every outbox message dealt with."""
+        await self.emulator.wait_until_idle()
+        self.app.sender.wake()
+        await asyncio.wait_for(self.app.sender.idle.wait(), timeout=10)
+        await self.emulator.wait_until_idle()
+
+
+@pytest.fixture
+async def world(
+    database_url: str, deployment: Deployment, tmp_path: Path
+) -> AsyncIterator[World]:
+    async with BotAPIEmulator() as emulator:
+        emulator.add_bot(TOKEN, username="gridbot_test_bot")
+        intake = emulator.group(-1001000000002, "汾阳路片区报事群")
+        other_intake = emulator.group(-1001000000003, "虎山路片区报事群")
+        office = emulator.group(-1001000000001, "兴城路街道办")
+        stranger_group = emulator.group(-1001000000099, "广场舞队")
+        captain = emulator.user(200000001, "王阿姨", language_code="zh-hans")
+        captain2 = emulator.user(200000002, "李大爷", language_code="zh-hans")
+        chiefs = {
+            s.key: emulator.user(s.chief, f"{s.name[:3]}站长", language_code="zh-hans")
+            for s in deployment.stations
+        }
+        for chief in chiefs.values():
+            await chief.start_bot()
+        clock = Clock()
+        settings = Settings(
+            bot_token=TOKEN,
+            api_base=emulator.base_url,
+            data_dir=tmp_path / "data",
+            database_url=database_url,
+        )
+        app = build(
+            settings, deployment, clock=clock, album_quiet=0.3, sender_poll_interval=0.1
+        )
+        polling = asyncio.create_task(
+            app.dp.start_polling(app.bot, handle_signals=False, polling_timeout=1)
+        )
+        await asyncio.wait_for(app.started.wait(), timeout=20)
+        world = World(
+            emulator=emulator, app=app, clock=clock, intake=intake, other_intake=other_intake,
+            office=office, stranger_group=stranger_group, captain=captain, captain2=captain2,
+            chiefs=chiefs,
+        )
+        await world.settle()  # the chiefs' /start greetings
+        try:
+            yield world
+        finally:
+            await app.dp.stop_polling()
+            await asyncio.wait_for(polling, timeout=20)

@@ -100,6 +100,14 @@ def _print_summary(console: Console, path: Path, deployment: Deployment) -> None
                 "  ", (station.key, "bold"), f" {station.name}; chief {station.chief}; grid {grid}"
             )
         )
+    for first, second in deployment.overlapping_stations():
+        console.print(
+            Text(
+                f"  warning: the grids of {first} and {second} overlap; a report there could "
+                "go to either station",
+                style="yellow",
+            )
+        )
     console.print(Text(f"Categories ({len(deployment.categories)}):", style="bold"))
     for category in deployment.categories:
         default = " (default)" if category.key == deployment.default_category else ""

@@ -162,10 +162,6 @@ def _as_field(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return validate
 
 
-def _duration(value: Any) -> timedelta:
-    return parse_duration(value)
-
-
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be text, got {_show(value)}")
@@ -289,7 +285,7 @@ def _weekday(value: Any) -> str:
 # In JSON mode values are written back the way the file writes them, so a dump reloads.
 Duration = Annotated[
     timedelta,
-    BeforeValidator(_as_field(_duration)),
+    BeforeValidator(_as_field(parse_duration)),
     PlainSerializer(format_duration, when_used="json"),
 ]
 Text = Annotated[str, BeforeValidator(_as_field(_text))]
@@ -625,7 +621,7 @@ class Deployment(_Section):
     ) -> tuple[int, ...]:
         if not chats:
             raise _problem("must list at least one group chat where reports are accepted")
-        _refuse_repeats([str(chat) for chat in chats], field="intake_chats", what="chat")
+        _refuse_repeats(chats, field="intake_chats", what="chat")
         office = info.data.get("street_office")
         if office is not None and office.chat_id in chats:
             # The office chat gets escalations and digests; treating its talk as reports would
@@ -706,17 +702,27 @@ class Deployment(_Section):
         """Whether reports posted in this chat become tickets."""
         return chat_id in self.intake_chats
 
+    def overlapping_stations(self) -> list[tuple[str, str]]:
+        """Pairs of station keys whose grids share more than a border; a report there could
+        belong to either, so check-config warns about them."""
+        pairs = []
+        for index, station in enumerate(self.stations):
+            for other in self.stations[index + 1 :]:
+                if station.area.shape.intersection(other.area.shape).area > 0:
+                    pairs.append((station.key, other.key))
+        return pairs
+
     def stations_led_by(self, user_id: int) -> tuple[Station, ...]:
         """The stations whose chief is this Telegram user (one person may lead several)."""
         return tuple(station for station in self.stations if station.chief == user_id)
 
 
-def _refuse_repeats(values: Sequence[str], *, field: str, what: str) -> None:
-    first_seen: dict[str, int] = {}
+def _refuse_repeats(values: Sequence[str | int], *, field: str, what: str) -> None:
+    first_seen: dict[str | int, int] = {}
     for index, value in enumerate(values):
         if value in first_seen:
             raise _problem(
-                f"the {what} {value!r} appears twice ({field}[{first_seen[value]}] and "
+                f"the {what} {_show(value)} appears twice ({field}[{first_seen[value]}] and "
                 f"{field}[{index}]); each must be unique"
             )
         first_seen[value] = index

@@ -85,6 +85,19 @@ def test_grid_names_from_the_geojson_are_shown(runner: CliRunner, district: Path
     assert "grids/hushan.geojson (hushan 网格)" in result.stdout
 
 
+def test_overlapping_grids_pass_with_a_warning(runner: CliRunner, district: Path) -> None:
+    # The fixture gives every station the same square.
+    result = runner.invoke(app, ["check-config", str(write(district, sample_data()))])
+
+    assert result.exit_code == 0
+    assert "warning: the grids of fenyang and jinshui overlap" in result.stdout
+
+
+def test_the_sample_grids_do_not_overlap(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["check-config", str(SAMPLE)])
+    assert "overlap" not in result.stdout
+
+
 def test_a_broken_file_prints_each_problem_and_exits_1(
     runner: CliRunner, district: Path
 ) -> None:

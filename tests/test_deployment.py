@@ -245,6 +245,18 @@ def test_a_grid_covers_points_inside_it_and_on_its_edge(district: Path) -> None:
     assert not area.covers(lat=120.41, lon=36.17)  # swapped coordinates land nowhere
 
 
+def test_overlapping_grids_are_found(district: Path) -> None:
+    beside = [[x + 0.02, y] for x, y in SQUARE]  # shares only an edge with SQUARE
+    (district / "grids" / "jinshui.geojson").write_text(json.dumps(grid("jinshui", beside)))
+    (district / "grids" / "hushan.geojson").write_text(json.dumps(grid("hushan", beside)))
+    far = [[x + 1, y] for x, y in SQUARE]
+    (district / "grids" / "xingcheng.geojson").write_text(json.dumps(grid("xingcheng", far)))
+
+    deployment = load_deployment(write(district, sample_data()))
+
+    assert deployment.overlapping_stations() == [("jinshui", "hushan")]
+
+
 def test_defaults_fill_what_a_small_file_leaves_out(district: Path) -> None:
     data = sample_data()
     for optional in ("timezone", "language", "default_category", "reminders", "feedback",
@@ -343,7 +355,7 @@ MISTAKES = [
     ("intake_chats.0", "group", "intake_chats[0]", "must be a Telegram group chat id"),
     ("intake_chats", [], "intake_chats", "at least one group chat"),
     ("intake_chats", [-1001000000002, -1001000000002], "intake_chats",
-     "the chat '-1001000000002' appears twice"),
+     "the chat -1001000000002 appears twice (intake_chats[0] and intake_chats[1])"),
     ("intake_chats", [-1001000000001], "intake_chats",
      "the street office chat cannot be an intake chat"),
     ("street_office", _DELETE, "street_office", "is required"),

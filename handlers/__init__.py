@@ -8,5 +8,10 @@ from handlers import chief_desk, common, fallback, feedback, group_intake
 def get_routers() -> list[Router]:
     # Conversation states first (a chief's after-photo, a reporter's comment), then intake,
     # then the catch-alls.
-    return [common.router, chief_desk.router, feedback.router, group_intake.router,
-            fallback.router]
+    return [
+        common.router(),
+        chief_desk.router(),
+        feedback.router(),
+        group_intake.router(),
+        fallback.router(),
+    ]

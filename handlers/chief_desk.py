@@ -20,8 +20,6 @@ from bot.telegram_files import TooLarge, fetch_image, has_image
 from bot.tickets import Sender, TicketService
 from handlers.filters import PrivateChat
 
-router = Router(name="chief_desk")
-
 
 class Resolving(StatesGroup):
     after_photo = State()
@@ -31,7 +29,6 @@ class Rejecting(StatesGroup):
     reason = State()
 
 
-@router.callback_query(TicketButton.filter(F.action == "claim"))
 async def claim(
     query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
     tickets: TicketService, translator: Translator, locale: str,
@@ -42,7 +39,6 @@ async def claim(
     await query.answer(translator.get("callback.claimed", locale, number=ticket.id))
 
 
-@router.callback_query(TicketButton.filter(F.action == "resolve"))
 async def start_resolving(
     query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
     tickets: TicketService, state: FSMContext,
@@ -56,7 +52,6 @@ async def start_resolving(
     await query.answer()
 
 
-@router.callback_query(TicketButton.filter(F.action == "reject"))
 async def start_rejecting(
     query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
     tickets: TicketService, state: FSMContext,
@@ -70,7 +65,6 @@ async def start_rejecting(
     await query.answer()
 
 
-@router.message(Resolving.after_photo, PrivateChat(), F.func(has_image))
 async def after_photo(
     message: Message, bot: Bot, session: AsyncSession, sender: Sender, tickets: TicketService,
     state: FSMContext, locale: str,
@@ -91,7 +85,6 @@ async def after_photo(
     )
 
 
-@router.message(Resolving.after_photo, PrivateChat())
 async def resolution_without_photo(
     message: Message, session: AsyncSession, tickets: TicketService, locale: str
 ) -> None:
@@ -101,7 +94,6 @@ async def resolution_without_photo(
     )
 
 
-@router.message(Rejecting.reason, PrivateChat(), F.text)
 async def rejection_reason(
     message: Message, session: AsyncSession, sender: Sender, tickets: TicketService,
     state: FSMContext,
@@ -113,7 +105,6 @@ async def rejection_reason(
     )
 
 
-@router.message(Command("cancel"), StateFilter("*"))
 async def cancel(
     message: Message, session: AsyncSession, tickets: TicketService, state: FSMContext,
     locale: str,
@@ -125,14 +116,12 @@ async def cancel(
     )
 
 
-@router.message(Command("tickets"), PrivateChat())
 async def list_tickets(
     message: Message, session: AsyncSession, sender: Sender, tickets: TicketService
 ) -> None:
     await tickets.show_desk(session, sender=sender, chat_id=message.chat.id, page=0)
 
 
-@router.callback_query(TicketsPage.filter())
 async def turn_page(
     query: CallbackQuery, callback_data: TicketsPage, session: AsyncSession, sender: Sender,
     tickets: TicketService,
@@ -144,3 +133,18 @@ async def turn_page(
                 page.text, parse_mode="HTML", reply_markup=keyboard(page.buttons)
             )
     await query.answer()
+
+
+def router() -> Router:
+    """A fresh router for one Dispatcher (routers cannot be shared)."""
+    router = Router(name="chief_desk")
+    router.callback_query.register(claim, TicketButton.filter(F.action == "claim"))
+    router.callback_query.register(start_resolving, TicketButton.filter(F.action == "resolve"))
+    router.callback_query.register(start_rejecting, TicketButton.filter(F.action == "reject"))
+    router.message.register(after_photo, Resolving.after_photo, PrivateChat(), F.func(has_image))
+    router.message.register(resolution_without_photo, Resolving.after_photo, PrivateChat())
+    router.message.register(rejection_reason, Rejecting.reason, PrivateChat(), F.text)
+    router.message.register(cancel, Command("cancel"), StateFilter("*"))
+    router.message.register(list_tickets, Command("tickets"), PrivateChat())
+    router.callback_query.register(turn_page, TicketsPage.filter())
+    return router

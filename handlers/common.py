@@ -11,16 +11,12 @@ from bot.deployment import Deployment
 from bot.tickets import Sender, TicketService
 from handlers.filters import PrivateChat
 
-router = Router(name="common")
 
-
-@router.message(CommandStart(), PrivateChat())
 async def start(message: Message, session: AsyncSession, sender: Sender,
                 tickets: TicketService) -> None:
     await tickets.greet(session, sender=sender)
 
 
-@router.message(Command("help"), PrivateChat())
 async def help_(message: Message, session: AsyncSession, sender: Sender,
                 tickets: TicketService) -> None:
     await tickets.refuse(
@@ -29,7 +25,6 @@ async def help_(message: Message, session: AsyncSession, sender: Sender,
     )
 
 
-@router.my_chat_member()
 async def added_to_group(
     event: ChatMemberUpdated, session: AsyncSession, deployment: Deployment,
     tickets: TicketService,
@@ -48,3 +43,12 @@ async def added_to_group(
         session, chat_id=event.chat.id, reply_to=None, key="group.not_intake",
         chat_id_value=event.chat.id,
     )
+
+
+def router() -> Router:
+    """A fresh router for one Dispatcher (routers cannot be shared)."""
+    router = Router(name="common")
+    router.message.register(start, CommandStart(), PrivateChat())
+    router.message.register(help_, Command("help"), PrivateChat())
+    router.my_chat_member.register(added_to_group)
+    return router

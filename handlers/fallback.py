@@ -7,9 +7,13 @@ from aiogram.types import CallbackQuery
 
 from bot.i18n import Translator
 
-router = Router(name="fallback")
 
-
-@router.callback_query()
 async def stale_button(query: CallbackQuery, translator: Translator, locale: str) -> None:
     await query.answer(translator.get("error.stale_button", locale), show_alert=True)
+
+
+def router() -> Router:
+    """A fresh router for one Dispatcher (routers cannot be shared)."""
+    router = Router(name="fallback")
+    router.callback_query.register(stale_button)
+    return router

@@ -13,14 +13,11 @@ from bot.i18n import Translator
 from bot.lifecycle import Action
 from bot.tickets import Sender, TicketService
 
-router = Router(name="feedback")
-
 
 class Disputing(StatesGroup):
     comment = State()
 
 
-@router.callback_query(TicketButton.filter(F.action == "ok"))
 async def satisfied(
     query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
     tickets: TicketService, translator: Translator, locale: str,
@@ -31,7 +28,6 @@ async def satisfied(
     await query.answer(translator.get("callback.thanks", locale, number=ticket.id))
 
 
-@router.callback_query(TicketButton.filter(F.action == "nok"))
 async def unsatisfied(
     query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
     tickets: TicketService, state: FSMContext,
@@ -47,7 +43,6 @@ async def unsatisfied(
     await query.answer()
 
 
-@router.callback_query(TicketButton.filter(F.action == "skip"))
 async def no_comment(
     query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
     tickets: TicketService, state: FSMContext, translator: Translator, locale: str,
@@ -59,7 +54,6 @@ async def no_comment(
     await query.answer(translator.get("callback.reopened", locale, number=ticket.id))
 
 
-@router.message(Disputing.comment, F.text)
 async def comment(
     message: Message, session: AsyncSession, sender: Sender, tickets: TicketService,
     state: FSMContext,
@@ -69,3 +63,13 @@ async def comment(
     await tickets.act(
         session, ticket_id=ticket_id, sender=sender, action=Action.DISPUTE, note=message.text
     )
+
+
+def router() -> Router:
+    """A fresh router for one Dispatcher (routers cannot be shared)."""
+    router = Router(name="feedback")
+    router.callback_query.register(satisfied, TicketButton.filter(F.action == "ok"))
+    router.callback_query.register(unsatisfied, TicketButton.filter(F.action == "nok"))
+    router.callback_query.register(no_comment, TicketButton.filter(F.action == "skip"))
+    router.message.register(comment, Disputing.comment, F.text)
+    return router

@@ -11,11 +11,7 @@ from bot.telegram_files import TooLarge, fetch_image, has_image
 from bot.tickets import IncomingPhoto, IncomingReport, Sender, TicketService
 from handlers.filters import IntakeChat
 
-router = Router(name="group_intake")
-router.message.filter(IntakeChat())
 
-
-@router.message(F.func(has_image))
 async def photo_report(
     message: Message, bot: Bot, session: AsyncSession, sender: Sender, tickets: TicketService,
     albums: AlbumCollector[Message],
@@ -53,7 +49,6 @@ async def photo_report(
     )
 
 
-@router.message(F.document)
 async def not_a_picture(message: Message, session: AsyncSession, tickets: TicketService) -> None:
     """A file that is no picture: answer only when it carries a report-like caption."""
     if message.caption:
@@ -63,7 +58,6 @@ async def not_a_picture(message: Message, session: AsyncSession, tickets: Ticket
         )
 
 
-@router.message(F.location)
 async def shared_location(
     message: Message, session: AsyncSession, sender: Sender, tickets: TicketService
 ) -> None:
@@ -77,7 +71,6 @@ async def shared_location(
     )
 
 
-@router.message(F.text & ~F.text.startswith("/"))
 async def text_in_group(
     message: Message, session: AsyncSession, sender: Sender, tickets: TicketService
 ) -> None:
@@ -94,3 +87,14 @@ async def text_in_group(
         await tickets.ask_for_photo(
             session, chat_id=message.chat.id, message_id=message.message_id, text=message.text
         )
+
+
+def router() -> Router:
+    """A fresh router for one Dispatcher (routers cannot be shared)."""
+    router = Router(name="group_intake")
+    router.message.filter(IntakeChat())
+    router.message.register(photo_report, F.func(has_image))
+    router.message.register(not_a_picture, F.document)
+    router.message.register(shared_location, F.location)
+    router.message.register(text_in_group, F.text & ~F.text.startswith("/"))
+    return router

@@ -128,16 +128,17 @@ async def world(
 ) -> AsyncIterator[World]:
     async with BotAPIEmulator() as emulator:
         emulator.add_bot(TOKEN, username="gridbot_test_bot")
-        intake = emulator.group(-1001000000002, "汾阳路片区报事群")
-        other_intake = emulator.group(-1001000000003, "虎山路片区报事群")
-        office = emulator.group(-1001000000001, "兴城路街道办")
-        stranger_group = emulator.group(-1001000000099, "广场舞队")
         captain = emulator.user(200000001, "王阿姨", language_code="zh-hans")
         captain2 = emulator.user(200000002, "李大爷", language_code="zh-hans")
         chiefs = {
             s.key: emulator.user(s.chief, f"{s.name[:3]}站长", language_code="zh-hans")
             for s in deployment.stations
         }
+        people = [captain, captain2, *chiefs.values()]
+        intake = emulator.group(-1001000000002, "汾阳路片区报事群", members=people)
+        other_intake = emulator.group(-1001000000003, "虎山路片区报事群", members=people)
+        office = emulator.group(-1001000000001, "兴城路街道办", members=people)
+        stranger_group = emulator.group(-1001000000099, "广场舞队", members=people)
         for chief in chiefs.values():
             await chief.start_bot()
         clock = Clock()

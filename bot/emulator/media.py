@@ -10,6 +10,7 @@ import hashlib
 import io
 import mimetypes
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,8 +170,8 @@ class FileStore:
     def document_meta(self, file_id: str) -> dict[str, str | None] | None:
         return self._document_meta.get(file_id)
 
-    def set_document_meta(self, file_id: str, meta: dict[str, str | None]) -> None:
-        self._document_meta.setdefault(file_id, meta)
+    def set_document_meta(self, file_id: str, meta: Mapping[str, str | None]) -> None:
+        self._document_meta.setdefault(file_id, dict(meta))
 
     def add_document(self, data: bytes, *, file_name: str | None) -> StoredFile:
         extension = ""

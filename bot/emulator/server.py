@@ -176,7 +176,7 @@ class BotAPIEmulator:
         self.calls: Counter[str] = Counter()
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.webhook_failures: list[int] = []
-        self._open_queries: dict[str, int] = {}
+        self._open_queries: dict[str, tuple[int, Chat]] = {}  # query id -> (bot id, chat)
         self._query_ids = itertools.count(4_000_000_000_000_000_001)
         self._media_group_ids = itertools.count(13_000_000_000_000_001)
         self._rate_rules: list[list[Any]] = []
@@ -573,7 +573,8 @@ class BotAPIEmulator:
         now = self._clock()
         raw_chat = params.raw("chat_id")
         chat_key: int | str = raw_chat if isinstance(raw_chat, int) else str(raw_chat)
-        chat = self._chats.get(_as_int(raw_chat)) if _as_int(raw_chat) is not None else None
+        chat_number = _as_int(raw_chat)
+        chat = self._chats.get(chat_number) if chat_number is not None else None
         in_group = chat is not None and chat.is_group
         checks = [
             # ~30 messages/s overall, ~1/s per private chat (short bursts tolerated),
@@ -719,10 +720,12 @@ class BotAPIEmulator:
         if webhook.secret_token:
             headers["X-Telegram-Bot-Api-Secret-Token"] = webhook.secret_token
         try:
+            if entry is None:
+                return
             for delay in (0.0, *self._retry_delays):
                 if delay:
                     await asyncio.sleep(delay)
-                if entry is None or bot.webhook is not webhook or self._http is None:
+                if bot.webhook is not webhook or self._http is None:
                     return
                 try:
                     async with self._http.post(
@@ -952,10 +955,11 @@ class BotAPIEmulator:
 
     async def _api_answer_callback_query(self, bot: BotAccount, params: Params) -> bool:
         query_id = params.text("callback_query_id") or ""
-        if self._open_queries.get(query_id) != bot.id:
+        owner, chat = self._open_queries.get(query_id, (None, None))
+        if owner != bot.id or chat is None:
             raise bad_request(_CALLBACK_EXPIRED)
         del self._open_queries[query_id]
-        answer = {
+        answer: dict[str, Any] = {
             "callback_query_id": query_id,
             "text": params.text("text"),
             "show_alert": params.flag("show_alert"),
@@ -965,7 +969,8 @@ class BotAPIEmulator:
         self.callback_answers[query_id] = answer
         self._emit(
             EmulatorEvent(
-                actor="bot", kind="answer", who=bot.username, chat_id=0, chat_title="",
+                actor="bot", kind="answer", who=bot.username, chat_id=chat.id,
+                chat_title=chat.title,
                 text=answer["text"], extra={"show_alert": answer["show_alert"]},
             )
         )  # fmt: skip
@@ -1502,7 +1507,7 @@ class BotAPIEmulator:
         self, user: User, bot: BotAccount, chat: Chat, message: dict[str, Any], data: str
     ) -> str:
         query_id = str(next(self._query_ids))
-        self._open_queries[query_id] = bot.id
+        self._open_queries[query_id] = (bot.id, chat)
         self._push(
             bot,
             "callback_query",

@@ -21,7 +21,7 @@ from bot.albums import AlbumCollector
 from bot.deployment import Deployment
 from bot.i18n import Translator
 from bot.locating import Gazetteer, Grids, Locator
-from bot.middlewares import InboxMiddleware, SessionMiddleware
+from bot.middlewares import ChatScopeMiddleware, InboxMiddleware, SessionMiddleware
 from bot.notify import Notifier
 from bot.outbox import OutboxSender
 from bot.photos import PhotoStore
@@ -156,6 +156,7 @@ def build(
         sessions=sessions,
         albums=AlbumCollector[Message](quiet=album_quiet),
     )
+    dp.update.outer_middleware(ChatScopeMiddleware(deployment))
     dp.update.outer_middleware(InboxMiddleware(sessions, clock))
     dp.update.outer_middleware(SessionMiddleware(sessions, translator))
     dp.include_routers(*get_routers())

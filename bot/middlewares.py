@@ -13,6 +13,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update, User
 
+from bot.deployment import Deployment
 from bot.i18n import Translator
 from bot.tickets import Sender
 from storage import repo
@@ -21,6 +22,30 @@ from storage.db import SessionFactory
 log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class ChatScopeMiddleware(BaseMiddleware):
+    """Drops group updates from chats that are neither intake chats nor the street office.
+
+    The bot is not there to listen: such messages are neither handled nor stored. Being
+    added to a group (my_chat_member) still passes, so the bot can say how to make it one.
+    """
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.ours = {*deployment.intake_chats, deployment.street_office.chat_id}
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Update)
+        chat = None
+        if event.message is not None:
+            chat = event.message.chat
+        elif event.edited_message is not None:
+            chat = event.edited_message.chat
+        elif event.callback_query is not None and event.callback_query.message is not None:
+            chat = event.callback_query.message.chat
+        if chat is not None and chat.type != "private" and chat.id not in self.ours:
+            return None
+        return await handler(event, data)
 
 
 class InboxMiddleware(BaseMiddleware):

@@ -176,16 +176,13 @@ class OutboxSender:
         self, message: OutboxMessage, *, status: str, error: str | None = None,
         sent_message_id: int | None = None,
     ) -> None:
+        values: dict[str, Any] = {"status": status, "attempts": message.attempts + 1}
+        if status == "sent":
+            values.update(sent_at=self.clock(), sent_message_id=sent_message_id)
+        if error:  # a sent message keeps the reason of its last delay, for the record
+            values["last_error"] = error[:512]
         async with self.sessions() as session:
-            await repo.update_message(
-                session=session,
-                message_id=message.id or 0,
-                status=status,
-                attempts=message.attempts + 1,
-                sent_at=self.clock() if status == "sent" else None,
-                sent_message_id=sent_message_id,
-                last_error=error[:512] if error else None,
-            )
+            await repo.update_message(session=session, message_id=message.id or 0, **values)
             await session.commit()
 
 

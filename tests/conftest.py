@@ -17,14 +17,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import Gridbot, build
 from bot.deployment import Deployment, load_deployment
 from bot.emulator import BotAPIEmulator
 from bot.emulator.players import Group, User
 from bot.settings import Settings
-from storage.models import OutboxMessage, Ticket, TicketEvent
+from storage import repo
+from storage.models import OutboxMessage, ReceivedUpdate, Ticket, TicketEvent
 
 SAMPLE = Path(__file__).resolve().parents[1] / "bot" / "sample" / "deployment.yaml"
 TOKEN = "123456789:AAEmulatorTokenForTheGridbotTests_xyz"
@@ -114,12 +115,32 @@ class World:
         async with self.app.sessions() as session:
             return list((await session.exec(select(OutboxMessage))).all())
 
+    def said_in(self, chat: Group | User) -> list[str]:
+        """Everything the bot has said in a chat so far (texts and captions)."""
+        return [m.body for m in self.emulator.sent if m.chat_id == chat.id]
+
     async def settle(self) -> None:
-        """Every update taken and handled, and every outbox message dealt with."""
-        await self.emulator.wait_until_idle()
-        self.app.sender.wake()
-        await asyncio.wait_for(self.app.sender.idle.wait(), timeout=10)
-        await self.emulator.wait_until_idle()
+        """Every update taken and handled, and every due outbox message dealt with."""
+        for _ in range(500):
+            await self.emulator.wait_until_idle()
+            if await self._quiet():
+                return
+            self.app.sender.wake()
+            await asyncio.wait_for(self.app.sender.idle.wait(), timeout=10)
+            await asyncio.sleep(0.01)  # let a handler that is mid-way reach its commit
+        raise AssertionError("the bot did not settle")
+
+    async def _quiet(self) -> bool:
+        if self.emulator.pending_updates():
+            return False
+        async with self.app.sessions() as session:
+            unhandled = await session.exec(
+                select(ReceivedUpdate).where(col(ReceivedUpdate.handled_at).is_(None))
+            )
+            if unhandled.first() is not None:
+                return False
+            due = await repo.due_messages(session=session, now=self.clock(), limit=1)
+            return not due
 
 
 @pytest.fixture

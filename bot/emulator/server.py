@@ -156,6 +156,9 @@ class BotAPIEmulator:
         self._clock = clock
         self._strict_html = strict_html
         self._realistic_limits = realistic_limits
+        # What official clients refuse to send; a test of a hostile or modified client
+        # (MTProto lets one send anything) sets this to False.
+        self.client_checks = True
         self._retry_delays = webhook_retry_delays
         self._webhook_timeout = webhook_timeout
         self._quiet_period = quiet_period
@@ -1391,7 +1394,7 @@ class BotAPIEmulator:
     ) -> MessageRef:
         if not text.strip():
             raise ValueError("Telegram clients do not send empty messages")
-        if len(text) > TEXT_LIMIT:
+        if self.client_checks and len(text) > TEXT_LIMIT:
             raise ValueError("Telegram clients split text longer than 4096 characters")
         target = self._chat_for(user, chat)
         content: dict[str, Any] = {"text": text}
@@ -1418,7 +1421,7 @@ class BotAPIEmulator:
     def _caption_content(self, content: dict[str, Any], caption: str | None) -> None:
         if caption is None or not caption.strip():
             return
-        if len(caption) > USER_CAPTION_LIMIT:
+        if self.client_checks and len(caption) > USER_CAPTION_LIMIT:
             raise ValueError("Telegram clients do not send captions over 4096 characters")
         content["caption"] = caption
         if entities := command_entities(caption):

@@ -52,7 +52,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     assert POSTGRES_URL is not None
     url = make_url(POSTGRES_URL)
     name = f"gridbot_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        url.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as connection:
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:

@@ -61,7 +61,9 @@ async def test_ordinary_chat_in_the_group_is_left_alone(world: World) -> None:
 
 
 async def test_a_group_that_is_not_an_intake_chat_is_ignored(world: World) -> None:
-    await world.captain.send_photo(world.stranger_group, make_jpeg(seed=4), caption="汾阳路13号 旱厕堵了")
+    await world.captain.send_photo(
+        world.stranger_group, make_jpeg(seed=4), caption="汾阳路13号 旱厕堵了"
+    )
     await world.captain.send_text(world.stranger_group, "汾阳路13号 旱厕堵了")
     await world.settle()
     assert world.said_in(world.stranger_group) == []

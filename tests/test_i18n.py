@@ -38,8 +38,8 @@ from babel.messages.pofile import read_po
 from factories import big_blob, corrupt_jpeg, fake_pdf, png_header_only
 
 from bot import i18n
-from bot.i18n import CatalogError, Translator, compile_catalogs
 from bot.app import COMMANDS
+from bot.i18n import CatalogError, Translator, compile_catalogs
 from bot.lifecycle import Status
 from bot.photos import PHOTO_ERROR_REASONS, PhotoError, inspect_image
 

@@ -1,0 +1,146 @@
+"""Storage on every configured database: migrations, constraints, and the queries' promises."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from storage import repo
+from storage.db import SessionFactory, create_engine, is_sqlite, migrate, session_factory
+from storage.models import OutboxMessage, Ticket
+
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    await migrate(engine)  # a second start finds nothing to do
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+async def a_person(sessions: SessionFactory, telegram_id: int = 7) -> int:
+    async with sessions() as session:
+        person = await repo.upsert_person(
+            session=session, telegram_id=telegram_id, name="王阿姨", username=None,
+            language="zh_CN", now=NOW,
+        )
+        await session.commit()
+        assert person.id is not None
+        return person.id
+
+
+def a_ticket(reporter_id: int, message_id: int, **fields: object) -> Ticket:
+    values: dict[str, object] = {
+        "category_key": "sanitation", "reporter_id": reporter_id, "source_chat_id": -100,
+        "source_message_id": message_id, "created_at": NOW, "updated_at": NOW,
+    }
+    values.update(fields)
+    return Ticket(**values)  # type: ignore[arg-type]
+
+
+async def test_sqlite_runs_in_wal_mode(database_url: str, sessions: SessionFactory) -> None:
+    if not is_sqlite(database_url):
+        pytest.skip("a SQLite property")
+    async with sessions() as session:
+        mode = (await session.exec(sa.text("PRAGMA journal_mode"))).one()  # type: ignore[call-overload]
+    assert mode[0] == "wal"
+
+
+async def test_one_message_makes_one_ticket(sessions: SessionFactory) -> None:
+    reporter = await a_person(sessions)
+    async with sessions() as session:
+        await repo.add_ticket(session=session, ticket=a_ticket(reporter, 1))
+        await session.commit()
+    async with sessions() as session:
+        with pytest.raises(IntegrityError):
+            await repo.add_ticket(session=session, ticket=a_ticket(reporter, 1))
+
+
+async def test_times_come_back_as_aware_utc(sessions: SessionFactory) -> None:
+    reporter = await a_person(sessions)
+    shanghai_morning = datetime.fromisoformat("2026-11-02T17:00:00+08:00")
+    async with sessions() as session:
+        await repo.add_ticket(
+            session=session, ticket=a_ticket(reporter, 2, due_at=shanghai_morning)
+        )
+        await session.commit()
+    async with sessions() as session:
+        [ticket] = await repo.all_tickets(session=session)
+    assert ticket.due_at == shanghai_morning and ticket.due_at.tzinfo == UTC
+
+
+async def test_a_person_is_created_once_and_kept_up_to_date(sessions: SessionFactory) -> None:
+    first = await a_person(sessions)
+    async with sessions() as session:
+        again = await repo.upsert_person(
+            session=session, telegram_id=7, name="王秀英", username="wxy", language=None,
+            now=NOW,
+        )
+        await session.commit()
+    assert again.id == first and again.name == "王秀英"
+
+
+async def test_open_tickets_most_overdue_first_in_pages(sessions: SessionFactory) -> None:
+    reporter = await a_person(sessions)
+    async with sessions() as session:
+        await repo.sync_stations(session=session, stations=[("fenyang", "汾阳路", 1)])
+        for n, hours in enumerate([30, 5, 70, 1, 12]):
+            await repo.add_ticket(
+                session=session,
+                ticket=a_ticket(reporter, 10 + n, status="assigned", station_key="fenyang",
+                                due_at=NOW + timedelta(hours=hours)),
+            )
+        await repo.add_ticket(
+            session=session,
+            ticket=a_ticket(reporter, 99, status="closed", station_key="fenyang", due_at=NOW),
+        )
+        await session.commit()
+    async with sessions() as session:
+        page, total = await repo.open_tickets_for_station(
+            session=session, station_key="fenyang", statuses=["assigned"], offset=0, limit=3
+        )
+        rest, _ = await repo.open_tickets_for_station(
+            session=session, station_key="fenyang", statuses=["assigned"], offset=3, limit=3
+        )
+    assert total == 5
+    hours = [int((t.due_at - NOW).total_seconds() // 3600) for t in page + rest]  # type: ignore[operator]
+    assert hours == [1, 5, 12, 30, 70]
+
+
+async def test_an_update_is_handled_once(sessions: SessionFactory) -> None:
+    async with sessions() as session:
+        assert await repo.record_update(session=session, update_id=5, payload={}, now=NOW)
+        await session.commit()
+    async with sessions() as session:  # received again before it was handled: still due
+        assert await repo.record_update(session=session, update_id=5, payload={}, now=NOW)
+        await repo.mark_update_handled(session=session, update_id=5, now=NOW)
+        await session.commit()
+    async with sessions() as session:
+        assert not await repo.record_update(session=session, update_id=5, payload={}, now=NOW)
+
+
+async def test_outbox_gives_due_messages_oldest_first(sessions: SessionFactory) -> None:
+    async with sessions() as session:
+        for n, delay in enumerate([0, 60, 0, -60]):
+            await repo.enqueue(
+                session=session,
+                message=OutboxMessage(
+                    chat_id=n, kind="message", payload={"text": str(n)}, created_at=NOW,
+                    not_before=NOW + timedelta(seconds=delay),
+                ),
+            )
+        await session.commit()
+    async with sessions() as session:
+        due = await repo.due_messages(session=session, now=NOW, limit=10)
+        waiting = await repo.chats_with_deferred_messages(
+            session=session, now=NOW, chat_ids=[0, 1, 2, 3]
+        )
+    assert [m.payload["text"] for m in due] == ["0", "2", "3"]
+    assert list(waiting) == [1]

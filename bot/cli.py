@@ -156,3 +156,49 @@ def _shown_path(path: Path, deployment: Deployment) -> str:
         return str(path.relative_to(deployment.base_dir))
     except ValueError:
         return str(path)
+
+
+@app.command("run")
+def run(
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Deployment YAML file (default: $GRIDBOT_CONFIG).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Run the bot with long polling against $GRIDBOT_API_BASE until SIGINT/SIGTERM."""
+    import asyncio
+
+    from bot.app import build, configure_logging
+    from bot.settings import MissingTokenError
+
+    try:
+        settings = load_settings()
+        settings.require_token()
+    except SettingsError as exc:
+        for line in exc.lines:
+            _stderr().print(Text(line))
+        raise typer.Exit(1) from None
+    except MissingTokenError as exc:
+        _stderr().print(Text(str(exc)))
+        raise typer.Exit(1) from None
+    deployment = deployment_or_exit(resolve_config_path(file))
+    configure_logging(settings.log_level)
+    gridbot = build(settings, deployment)
+    asyncio.run(gridbot.run_polling())
+
+
+@app.command("demo")
+def demo() -> None:
+    """Play a scripted day in the sample district through the local Bot API emulator."""
+    import asyncio
+
+    from bot.app import configure_logging
+    from bot.demo import run_demo
+
+    configure_logging("WARNING", json_lines=False)
+    console = _stdout()
+    if not console.is_terminal:  # piped or captured: wide enough for the summary table
+        console = Console(highlight=False, soft_wrap=True, width=120)
+    raise typer.Exit(asyncio.run(run_demo(console)))

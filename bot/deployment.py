@@ -549,6 +549,7 @@ class Category(_Section):
     key: Key
     name: Text
     sla: Duration
+    keywords: tuple[Text, ...] = ()
 
 
 class Reminders(_Section):

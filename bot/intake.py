@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -326,3 +327,13 @@ def _is_edge_noise(char: str) -> bool:
 def _join(parts: list[str]) -> str | None:
     kept = [stripped for part in parts if (stripped := _strip_edges(part))]
     return _JOIN.join(kept) or None
+
+
+def classify(description: str | None, categories: Sequence[tuple[str, Sequence[str]]],
+             *, default: str) -> str:
+    """The first category (key, keywords), in the deployment's order, whose keyword occurs."""
+    text = description or ""
+    for key, keywords in categories:
+        if any(word in text for word in keywords):
+            return key
+    return default

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import TicketsPage
 from bot.deployment import Deployment
-from bot.intake import looks_like_problem, parse_caption
+from bot.intake import classify, looks_like_problem, parse_caption
 from bot.lifecycle import (
     TRANSITIONS,
     Action,
@@ -159,7 +159,11 @@ class TicketService:
             session=session,
             ticket=Ticket(
                 status=Status.NEW,
-                category_key=self.deployment.default_category,
+                category_key=classify(
+                    parsed.description or caption,
+                    [(c.key, c.keywords) for c in self.deployment.categories],
+                    default=self.deployment.default_category,
+                ),
                 reporter_id=reporter.id or 0,
                 description=parsed.description or "",
                 address_text=parsed.address,

@@ -727,7 +727,8 @@ async def test_transcript_events(emulator: BotAPIEmulator, bot: Bot, chief: User
         ("user", "press"),
     ]
     assert events[1].text == "欢迎" and events[1].buttons == (("帮助",),)
-    assert events[0].who == "李站长" and events[2].text == "help"
+    assert events[0].who == "李站长" and events[2].text == "[ 帮助 ]"
+    assert events[2].extra == {"data": "help"}
 
 
 async def test_commands_chat_and_members(

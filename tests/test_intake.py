@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from bot.intake import (
     ParsedCaption,
+    classify,
     clean_caption,
     looks_like_problem,
     normalise_address,
@@ -223,3 +224,28 @@ def test_clean_caption_squeezes_spaces_and_keeps_line_breaks() -> None:
         clean_caption("  汾阳路１３号 \t\u3000 旱厕 \r\n\n 堵了 \u200b ")
         == "汾阳路13号 旱厕\n堵了"
     )
+
+
+CATEGORIES = [
+    ("sanitation", ["垃圾", "旱厕", "堵"]),
+    ("facilities", ["灯", "井盖", "坏"]),
+    ("safety", ["电线", "塌"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("description", "category"),
+    [
+        ("旱厕堵了", "sanitation"),
+        ("楼道灯坏了，晚上很黑", "facilities"),
+        ("电线垂下来了", "safety"),
+        ("垃圾堆旁边的路灯坏了", "sanitation"),  # the first category in file order wins
+        ("有人在这里下象棋", "other"),
+        ("", "other"),
+        (None, "other"),
+    ],
+)
+def test_a_quick_report_gets_a_category_from_its_words(
+    description: str | None, category: str
+) -> None:
+    assert classify(description, CATEGORIES, default="other") == category

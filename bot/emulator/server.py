@@ -1507,7 +1507,8 @@ class BotAPIEmulator:
         )  # fmt: skip
 
     def _callback(
-        self, user: User, bot: BotAccount, chat: Chat, message: dict[str, Any], data: str
+        self, user: User, bot: BotAccount, chat: Chat, message: dict[str, Any], data: str,
+        *, label: str | None = None,
     ) -> str:
         query_id = str(next(self._query_ids))
         self._open_queries[query_id] = (bot.id, chat)
@@ -1525,7 +1526,8 @@ class BotAPIEmulator:
         self._emit(
             EmulatorEvent(
                 actor="user", kind="press", who=user.full_name, chat_id=chat.id,
-                chat_title=chat.title, text=data, message_id=message["message_id"],
+                chat_title=chat.title, text=f"[ {label} ]" if label else data,
+                message_id=message["message_id"], extra={"data": data},
             )
         )  # fmt: skip
         self._notify()
@@ -1549,7 +1551,10 @@ class BotAPIEmulator:
             if "callback_data" not in button:
                 continue
             sender = current.get("from", {}).get("id")
-            return self._callback(user, self._bot(sender), chat, current, button["callback_data"])
+            return self._callback(
+                user, self._bot(sender), chat, current, button["callback_data"],
+                label=button.get("text"),
+            )
         labels = [(b.get("text"), b.get("callback_data")) for b in buttons]
         raise LookupError(f"no button text={text!r} data={data!r}; the message has {labels}")
 

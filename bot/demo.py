@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -170,8 +171,9 @@ async def run_demo(console: Console, *, deployment_path: Path = SAMPLE_DEPLOYMEN
     with tempfile.TemporaryDirectory(prefix="gridbot-demo-") as tmp:
         async with BotAPIEmulator() as emulator:
             cast = _cast(emulator, deployment)
-            settings = Settings(bot_token=DEMO_TOKEN, api_base=emulator.base_url,
-                                data_dir=Path(tmp))
+            settings = Settings(
+                bot_token=SecretStr(DEMO_TOKEN), api_base=emulator.base_url, data_dir=Path(tmp)
+            )
             app = build(settings, deployment, album_quiet=0.5, sender_poll_interval=0.2)
             emulator.on_event(Transcript(console, deployment))
             console.print(Text(

@@ -249,7 +249,7 @@ async def chats_with_deferred_messages(
         )
         .group_by(col(OutboxMessage.chat_id))
     )
-    return {chat_id: first_id for chat_id, first_id in result.all()}
+    return {chat_id: first_id for chat_id, first_id in result.all() if first_id is not None}
 
 
 async def update_message(*, session: AsyncSession, message_id: int, **values: Any) -> None:

@@ -10,12 +10,14 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
@@ -149,8 +151,19 @@ class World:
 async def world(
     database_url: str, deployment: Deployment, tmp_path: Path
 ) -> AsyncIterator[World]:
+    async with running_world(database_url, deployment, tmp_path) as world:
+        yield world
+
+
+@asynccontextmanager
+async def running_world(
+    database_url: str, deployment: Deployment, tmp_path: Path, *, privacy_mode: bool = False
+) -> AsyncIterator[World]:
+    """The emulator, the bot polling it, and the district's people; stopped on exit."""
     async with BotAPIEmulator() as emulator:
-        emulator.add_bot(TOKEN, username="gridbot_test_bot")
+        emulator.add_bot(
+            TOKEN, username="gridbot_test_bot", can_read_all_group_messages=not privacy_mode
+        )
         captain = emulator.user(200000001, "王阿姨", language_code="zh-hans")
         captain2 = emulator.user(200000002, "李大爷", language_code="zh-hans")
         chiefs = {
@@ -166,7 +179,7 @@ async def world(
             await chief.start_bot()
         clock = Clock()
         settings = Settings(
-            bot_token=TOKEN,
+            bot_token=SecretStr(TOKEN),
             api_base=emulator.base_url,
             data_dir=tmp_path / "data",
             database_url=database_url,

@@ -9,12 +9,13 @@ import signal
 import sys
 from pathlib import Path
 
-from factories import make_jpeg
 from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.emulator import BotAPIEmulator
+
 from conftest import SAMPLE
+from factories import make_jpeg
 
 TOKEN = "987654321:AAOperatorStartedThisBotFromAShell_0"
 

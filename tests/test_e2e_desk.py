@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import World
-from factories import make_jpeg
-
 from bot.callbacks import TicketButton
 from bot.lifecycle import Status
+
+from conftest import World
+from factories import make_jpeg
 
 
 async def reported(world: World, caption: str = "汾阳路13号 旱厕堵了", seed: int = 1):  # type: ignore[no-untyped-def]

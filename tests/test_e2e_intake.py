@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from conftest import World
-from factories import big_blob, corrupt_jpeg, fake_pdf, make_jpeg
 from sqlmodel import select
 
 from bot.lifecycle import Status
 from storage import repo
 from storage.models import ReceivedUpdate
+
+from conftest import World
+from factories import big_blob, corrupt_jpeg, fake_pdf, make_jpeg
 
 
 async def test_missing_address_then_a_reply_completes_the_ticket(world: World) -> None:

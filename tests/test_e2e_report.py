@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from bot.lifecycle import Status
+
 from conftest import World
 from factories import make_jpeg
-
-from bot.lifecycle import Status
 
 
 async def report(world: World, caption: str | None, *, seed: int = 1):  # type: ignore[no-untyped-def]

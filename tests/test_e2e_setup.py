@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.deployment import Deployment
+
 from conftest import World, running_world
 
 

@@ -35,13 +35,14 @@ import pytest
 from aiogram.utils.i18n import I18n
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
-from factories import big_blob, corrupt_jpeg, fake_pdf, png_header_only
 
 from bot import i18n
 from bot.app import COMMANDS
 from bot.i18n import CatalogError, Translator, compile_catalogs
 from bot.lifecycle import Status
 from bot.photos import PHOTO_ERROR_REASONS, PhotoError, inspect_image
+
+from factories import big_blob, corrupt_jpeg, fake_pdf, png_header_only
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCALES_DIR = ROOT / "bot" / "locales"

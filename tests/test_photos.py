@@ -9,14 +9,6 @@ from pathlib import Path
 
 import imagehash
 import pytest
-from factories import (
-    big_blob,
-    corrupt_jpeg,
-    fake_pdf,
-    make_jpeg,
-    make_png,
-    png_header_only,
-)
 from PIL import ExifTags, Image, ImageChops, ImageStat
 
 from bot import photos
@@ -33,6 +25,15 @@ from bot.photos import (
     inspect_image,
     sample_photo,
     strip_metadata,
+)
+
+from factories import (
+    big_blob,
+    corrupt_jpeg,
+    fake_pdf,
+    make_jpeg,
+    make_png,
+    png_header_only,
 )
 
 FENYANG_ROAD = (31.2101234, 121.4523456)

@@ -127,8 +127,10 @@ def build(
         settings.require_token(),
         session=AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base)),
     )
+    photo_store = PhotoStore(settings.data_dir)
     sender = OutboxSender(
-        bot=bot, sessions=sessions, clock=clock, poll_interval=sender_poll_interval
+        bot=bot, sessions=sessions, photo_store=photo_store, clock=clock,
+        poll_interval=sender_poll_interval,
     )
     locator = Locator(
         Gazetteer.from_csv(deployment.gazetteer),
@@ -143,7 +145,7 @@ def build(
     tickets = TicketService(
         deployment=deployment,
         locator=locator,
-        photo_store=PhotoStore(settings.data_dir),
+        photo_store=photo_store,
         notifier=notifier,
         clock=clock,
         wake_sender=sender.wake,

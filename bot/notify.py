@@ -65,25 +65,22 @@ class Notifier:
         reply_to: int | None = None,
         buttons: Sequence[Sequence[Button]] = (),
         ticket: Ticket | None = None,
-        photo_file_id: str | None = None,
+        photo: Photo | None = None,
         purpose: str | None = None,
     ) -> None:
+        """A text (or a photo with the text as caption), with buttons drawn for ``ticket``."""
         payload: dict[str, Any] = {"text": text, "reply_to": reply_to}
         if buttons:
             payload["buttons"] = self.buttons(buttons, locale, ticket=ticket)
-        if photo_file_id is not None:
-            payload["photo"] = photo_file_id
-        await repo.enqueue(
-            session=session,
-            message=OutboxMessage(
-                chat_id=chat_id,
-                kind="photo" if photo_file_id else "message",
-                payload=payload,
-                purpose=purpose,
-                ticket_id=ticket.id if ticket else None,
-                created_at=self.clock(),
-                not_before=self.clock(),
-            ),
+        kind = "message"
+        if photo is not None:
+            kind = "photo"
+            if photo.as_document:  # a document's file_id cannot be sent as a photo
+                payload["photo_sha256"] = photo.sha256
+            else:
+                payload["photo"] = photo.file_id
+        await self._enqueue(
+            session, chat_id=chat_id, kind=kind, payload=payload, ticket=ticket, purpose=purpose
         )
 
     async def send_rows(
@@ -93,10 +90,17 @@ class Notifier:
         payload: dict[str, Any] = {"text": text, "reply_to": None}
         if any(rows):
             payload["buttons"] = rows
+        await self._enqueue(session, chat_id=chat_id, kind="message", payload=payload)
+
+    async def _enqueue(
+        self, session: AsyncSession, *, chat_id: int, kind: str, payload: dict[str, Any],
+        ticket: Ticket | None = None, purpose: str | None = None,
+    ) -> None:
         await repo.enqueue(
             session=session,
             message=OutboxMessage(
-                chat_id=chat_id, kind="message", payload=payload,
+                chat_id=chat_id, kind=kind, payload=payload, purpose=purpose,
+                ticket_id=ticket.id if ticket else None,
                 created_at=self.clock(), not_before=self.clock(),
             ),
         )
@@ -123,16 +127,9 @@ class Notifier:
     ) -> None:
         if ticket.lat is None or ticket.lon is None:
             return
-        await repo.enqueue(
-            session=session,
-            message=OutboxMessage(
-                chat_id=chat_id,
-                kind="location",
-                payload={"lat": ticket.lat, "lon": ticket.lon},
-                ticket_id=ticket.id,
-                created_at=self.clock(),
-                not_before=self.clock(),
-            ),
+        await self._enqueue(
+            session, chat_id=chat_id, kind="location",
+            payload={"lat": ticket.lat, "lon": ticket.lon}, ticket=ticket,
         )
 
     def fields(
@@ -222,7 +219,7 @@ class Notifier:
             buttons = [[Button("button.resolve", "resolve"), Button("button.reject", "reject")]]
         await self.send(
             session, chat_id=station.chief_telegram_id, locale=locale, ticket=ticket, text=text,
-            buttons=buttons, photo_file_id=photo.file_id if photo else None,
+            buttons=buttons, photo=photo,
         )
         await self.send_location(session, chat_id=station.chief_telegram_id, ticket=ticket)
 
@@ -234,7 +231,7 @@ class Notifier:
         await self.send(
             session, chat_id=self.deployment.street_office.chat_id, locale=locale, ticket=ticket,
             text=self.t("office.triage", locale, **self.fields(ticket, locale)),
-            photo_file_id=photo.file_id if photo else None,
+            photo=photo,
         )
         await self.send_location(
             session, chat_id=self.deployment.street_office.chat_id, ticket=ticket
@@ -265,7 +262,7 @@ class Notifier:
             locale = self.group_locale
         await self.send(
             session, **where, locale=locale, ticket=ticket, buttons=buttons,
-            photo_file_id=photo.file_id if photo else None,
+            photo=photo,
             text=self.t(
                 key, locale, reporter=escape(reporter.name), **extra,
                 **self.fields(ticket, locale, station=station),

@@ -26,12 +26,14 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 from aiogram.types import (
+    BufferedInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     ReplyParameters,
 )
 
+from bot.photos import PhotoStore
 from storage import repo
 from storage.db import SessionFactory
 from storage.models import OutboxMessage
@@ -48,12 +50,14 @@ class OutboxSender:
         *,
         bot: Bot,
         sessions: SessionFactory,
+        photo_store: PhotoStore,
         clock: Callable[[], datetime],
         poll_interval: float = 1.0,
         concurrency: int = 8,
     ) -> None:
         self.bot = bot
         self.sessions = sessions
+        self.photo_store = photo_store
         self.clock = clock
         self.poll_interval = poll_interval
         self.concurrency = concurrency
@@ -147,8 +151,11 @@ class OutboxSender:
         )
         markup = keyboard(payload.get("buttons") or [])
         if message.kind == "photo":
+            photo: str | BufferedInputFile = payload.get("photo") or BufferedInputFile(
+                self.photo_store.open(payload["photo_sha256"]), filename="photo.jpg"
+            )
             return await self.bot.send_photo(
-                message.chat_id, payload["photo"], caption=payload.get("text"),
+                message.chat_id, photo, caption=payload.get("text"),
                 parse_mode="HTML", reply_parameters=reply, reply_markup=markup,
             )
         if message.kind == "location":

@@ -47,4 +47,6 @@ async def fetch_image(bot: Bot, message: Message) -> IncomingPhoto:
     assert file.file_path is not None
     data = await bot.download_file(file.file_path)
     assert data is not None
-    return IncomingPhoto(file_id=file_id, file_unique_id=unique, data=data.read())
+    return IncomingPhoto(
+        file_id=file_id, file_unique_id=unique, data=data.read(), as_document=not message.photo
+    )

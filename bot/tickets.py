@@ -29,7 +29,7 @@ from bot.lifecycle import (
 )
 from bot.locating import Locator, Place
 from bot.notify import Button, Notifier
-from bot.photos import ImageInfo, PhotoError, PhotoStore, inspect_image
+from bot.photos import ImageInfo, PhotoError, PhotoStore, inspect_image, strip_metadata
 from storage import repo
 from storage.models import Person, Photo, Ticket, TicketEvent
 
@@ -54,6 +54,7 @@ class IncomingPhoto:
     file_id: str
     file_unique_id: str
     data: bytes
+    as_document: bool = False  # sent as a file: keeps EXIF (GPS) that others must not see
 
 
 @dataclass(frozen=True)
@@ -543,7 +544,11 @@ class TicketService:
         self, session: AsyncSession, *, ticket: Ticket, photo: IncomingPhoto, info: ImageInfo,
         kind: str,
     ) -> Photo:
-        stored = self.photo_store.put(photo.data, ext=info.ext)
+        data, ext = photo.data, info.ext
+        if photo.as_document:
+            data = await asyncio.to_thread(strip_metadata, data)
+            ext = "png" if info.ext == "png" else "jpg"
+        stored = self.photo_store.put(data, ext=ext)
         return await repo.add_photo(
             session=session,
             photo=Photo(
@@ -551,12 +556,13 @@ class TicketService:
                 kind=kind,
                 file_id=photo.file_id,
                 file_unique_id=photo.file_unique_id,
-                sha256=info.sha256,
+                sha256=stored.sha256,  # of the file kept (without metadata for documents)
                 size=info.size,
                 width=info.width,
                 height=info.height,
                 phash=info.phash,
                 path=str(stored.path.relative_to(self.photo_store.root)),
+                as_document=photo.as_document,
                 created_at=self.clock(),
             ),
         )

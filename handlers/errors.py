@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 
 from aiogram import Dispatcher
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
@@ -48,5 +50,11 @@ def _params(error: TicketError, translator: Translator, locale: str) -> dict[str
     return params
 
 
-async def unexpected(event: ErrorEvent) -> None:
+async def unexpected(event: ErrorEvent, translator: Translator) -> None:
+    """Logged in full; a pressed button still gets an answer instead of spinning forever."""
     log.error("unhandled error in update %s", event.update.update_id, exc_info=event.exception)
+    query = event.update.callback_query
+    if query is not None:
+        locale = translator.normalise_locale(query.from_user.language_code)
+        with suppress(TelegramAPIError):
+            await query.answer(translator.get("error.generic", locale), show_alert=True)

@@ -107,6 +107,9 @@ class Photo(SQLModel, table=True):
     height: int
     phash: str | None = Field(default=None, max_length=32)
     path: str = Field(max_length=512)  # relative to the data directory
+    # Sent as a file (keeps EXIF): stored without metadata and shown by uploading that copy,
+    # since a document's file_id cannot be sent as a photo.
+    as_document: bool = False
     created_at: datetime = _when()
 
 

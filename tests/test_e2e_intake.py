@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.lifecycle import Status
+from bot.photos import inspect_image
 from storage import repo
 from storage.models import ReceivedUpdate
 
@@ -141,12 +142,18 @@ async def test_a_25_mb_file_is_refused_as_too_large(world: World) -> None:
     assert await world.tickets() == []
 
 
-async def test_a_picture_sent_as_a_file_is_accepted(world: World) -> None:
+async def test_a_picture_sent_as_a_file_reaches_the_chief_without_its_gps(
+    world: World,
+) -> None:
     await world.captain.send_document(
-        world.intake, make_jpeg(seed=12), file_name="IMG_0002.jpg", mime_type="image/jpeg",
-        caption="虎山路5号 路面塌陷",
+        world.intake, make_jpeg(seed=12, gps=(36.16, 120.41)), file_name="IMG_0002.jpg",
+        mime_type="image/jpeg", caption="虎山路5号 路面塌陷",
     )
     await world.emulator.wait_for(world.intake, contains="#1")
+    card = await world.emulator.wait_for(world.chiefs["hushan"], method="sendPhoto")
+    largest = card.json["photo"][-1]
+    shown = world.emulator.files.get(largest["file_id"])
+    assert shown is not None and inspect_image(shown.data).gps is None
     assert (await world.ticket(1)).status == Status.ASSIGNED
 
 

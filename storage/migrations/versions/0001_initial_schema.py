@@ -122,6 +122,7 @@ def upgrade() -> None:
     sa.Column('height', sa.Integer(), nullable=False),
     sa.Column('phash', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.Column('path', sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
+    sa.Column('as_document', sa.Boolean(), nullable=False),
     sa.Column('created_at', storage.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['ticket_id'], ['ticket.id'], ),
     sa.PrimaryKeyConstraint('id'),

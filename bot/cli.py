@@ -11,6 +11,11 @@ from rich.text import Text
 from bot.deployment import Deployment, DeploymentError, format_duration, load_deployment
 from bot.settings import SettingsError, load_settings
 
+ConfigFile = Annotated[
+    Path | None,
+    typer.Argument(help="Deployment YAML file (default: $GRIDBOT_CONFIG).", show_default=False),
+]
+
 app = typer.Typer(
     name="gridbot",
     help="Grid-patrol reports from group chat to fixed.",
@@ -67,12 +72,7 @@ def deployment_or_exit(file: Path) -> Deployment:
 
 @app.command("check-config")
 def check_config(
-    file: Annotated[
-        Path | None,
-        typer.Argument(
-            help="Deployment YAML file (default: $GRIDBOT_CONFIG).", show_default=False
-        ),
-    ] = None,
+    file: ConfigFile = None,
 ) -> None:
     """Check a deployment file and summarise it; exit 1 with one line per problem."""
     path = resolve_config_path(file)
@@ -160,12 +160,7 @@ def _shown_path(path: Path, deployment: Deployment) -> str:
 
 @app.command("run")
 def run(
-    file: Annotated[
-        Path | None,
-        typer.Argument(
-            help="Deployment YAML file (default: $GRIDBOT_CONFIG).", show_default=False
-        ),
-    ] = None,
+    file: ConfigFile = None,
 ) -> None:
     """Run the bot with long polling against $GRIDBOT_API_BASE until SIGINT/SIGTERM."""
     import asyncio

@@ -391,12 +391,14 @@ def _grid_area(value: Any, info: ValidationInfo) -> GridArea:
         return value
     try:
         path = _referenced_file(value, info, what="a GeoJSON file", limit=MAX_GRID_BYTES)
-        return _read_grid(path, label=str(value).strip())
+        return read_grid(path, label=str(value).strip())
     except ValueError as exc:
         raise _problem(str(exc)) from None
 
 
-def _read_grid(path: Path, *, label: str) -> GridArea:
+def read_grid(path: Path, *, label: str | None = None) -> GridArea:
+    """A station's grid from a GeoJSON file; ValueError naming ``label`` and what is wrong."""
+    label = label or str(path)
     try:
         document = json.loads(path.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError:
@@ -415,8 +417,6 @@ def _read_grid(path: Path, *, label: str) -> GridArea:
         kind = geometry.get("type") if isinstance(geometry, dict) else None
         if geometry is None:
             continue  # a feature without geometry (allowed by GeoJSON) marks nothing
-        if geometry is None:
-            continue  # GeoJSON allows a feature without geometry; it marks nothing
         if kind not in ("Polygon", "MultiPolygon"):
             other_kinds.add(str(kind))
             continue

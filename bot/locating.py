@@ -4,7 +4,6 @@ grid holds it. Offline gazetteer (behind geopy's Geocoder interface) plus GeoJSO
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -16,10 +15,10 @@ from geopy.adapters import BaseSyncAdapter
 from geopy.exc import GeocoderServiceError
 from geopy.geocoders.base import DEFAULT_SENTINEL, Geocoder
 from geopy.location import Location
-from shapely.geometry import MultiPolygon, Point, Polygon, shape
+from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.strtree import STRtree
-from shapely.validation import explain_validity
 
+from bot.deployment import read_grid
 from bot.intake import normalise_address
 
 __all__ = [
@@ -339,7 +338,13 @@ class Grids:
     def from_files(cls, paths: Mapping[str, str | Path]) -> Grids:
         """Load one GeoJSON file per station (FeatureCollection, Feature or bare geometry of
         Polygon/MultiPolygon; coordinates [lon, lat] in WGS-84)."""
-        return cls({key: _load_area(key, Path(path)) for key, path in paths.items()})
+        areas = {}
+        for key, path in paths.items():
+            try:
+                areas[key] = read_grid(Path(path), label=f"grid of {key!r} ({path})").shape
+            except ValueError as error:
+                raise GridError(str(error)) from None
+        return cls(areas)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -380,62 +385,6 @@ class Grids:
 def _check_coordinates(lat: float, lon: float) -> None:
     if not (math.isfinite(lat) and math.isfinite(lon)) or abs(lat) > 90 or abs(lon) > 180:
         raise ValueError(f"not a point on Earth: lat={lat}, lon={lon}")
-
-
-def _load_area(key: str, path: Path) -> Area:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise GridError(f"grid of {key!r} ({path}): cannot read GeoJSON: {error}") from error
-    polygons: list[Polygon] = []
-    for geometry in _geometries(document):
-        try:
-            area = shape(geometry)
-        except (
-            AttributeError,
-            KeyError,
-            TypeError,
-            ValueError,
-            shapely.errors.ShapelyError,
-        ) as error:
-            raise GridError(f"grid of {key!r} ({path}): bad geometry: {error}") from error
-        if isinstance(area, Polygon):
-            polygons.append(area)
-        elif isinstance(area, MultiPolygon):
-            polygons.extend(area.geoms)
-        else:
-            raise GridError(f"grid of {key!r} ({path}): {area.geom_type} is not an area")
-    if not polygons:
-        raise GridError(f"grid of {key!r} ({path}): no polygon found")
-    for polygon in polygons:
-        if not polygon.is_valid:
-            raise GridError(
-                f"grid of {key!r} ({path}): invalid polygon: {explain_validity(polygon)}"
-            )
-        min_lon, min_lat, max_lon, max_lat = polygon.bounds
-        if abs(min_lat) > 90 or abs(max_lat) > 90 or abs(min_lon) > 180 or abs(max_lon) > 180:
-            raise GridError(
-                f"grid of {key!r} ({path}): coordinates out of range; "
-                "GeoJSON wants [lon, lat], not [lat, lon]"
-            )
-    area = shapely.union_all(polygons)
-    if isinstance(area, Polygon | MultiPolygon) and not area.is_empty:
-        return area
-    raise GridError(f"grid of {key!r} ({path}): the polygons have no area")
-
-
-def _geometries(document: Any) -> Iterator[Any]:
-    kind = document.get("type") if isinstance(document, dict) else None
-    if kind == "FeatureCollection":
-        for feature in document.get("features") or ():
-            yield from _geometries(feature)
-    elif kind == "Feature":
-        if document.get("geometry") is not None:
-            yield document["geometry"]
-    elif kind is not None:
-        yield document
-    else:
-        raise GridError("not a GeoJSON object")
 
 
 class Locator:

@@ -39,28 +39,23 @@ async def claim(
     await query.answer(translator.get("callback.claimed", locale, number=ticket.id))
 
 
-async def start_resolving(
+ASKS = {  # a button that needs more input: the action and the state that collects it
+    "resolve": (Action.RESOLVE, Resolving.after_photo),
+    "reject": (Action.REJECT, Rejecting.reason),
+}
+
+
+async def start_asking(
     query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
     tickets: TicketService, state: FSMContext,
 ) -> None:
+    """Resolve asks for an after-photo, reject for a reason; first check the chief may."""
+    action, waiting = ASKS[callback_data.action]
     await tickets.prompt(
-        session, ticket_id=callback_data.ticket, sender=sender, action=Action.RESOLVE,
+        session, ticket_id=callback_data.ticket, sender=sender, action=action,
         chat_id=sender.telegram_id,
     )
-    await state.set_state(Resolving.after_photo)
-    await state.update_data(ticket=callback_data.ticket)
-    await query.answer()
-
-
-async def start_rejecting(
-    query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
-    tickets: TicketService, state: FSMContext,
-) -> None:
-    await tickets.prompt(
-        session, ticket_id=callback_data.ticket, sender=sender, action=Action.REJECT,
-        chat_id=sender.telegram_id,
-    )
-    await state.set_state(Rejecting.reason)
+    await state.set_state(waiting)
     await state.update_data(ticket=callback_data.ticket)
     await query.answer()
 
@@ -139,8 +134,7 @@ def router() -> Router:
     """A fresh router for one Dispatcher (routers cannot be shared)."""
     router = Router(name="chief_desk")
     router.callback_query.register(claim, TicketButton.filter(F.action == "claim"))
-    router.callback_query.register(start_resolving, TicketButton.filter(F.action == "resolve"))
-    router.callback_query.register(start_rejecting, TicketButton.filter(F.action == "reject"))
+    router.callback_query.register(start_asking, TicketButton.filter(F.action.in_(ASKS)))
     router.message.register(after_photo, Resolving.after_photo, PrivateChat(), F.func(has_image))
     router.message.register(resolution_without_photo, Resolving.after_photo, PrivateChat())
     router.message.register(rejection_reason, Rejecting.reason, PrivateChat(), F.text)

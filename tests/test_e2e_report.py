@@ -58,5 +58,12 @@ async def test_the_whole_cycle_claim_resolve_confirm(world: World) -> None:
 
     ticket = await world.ticket(1)
     assert ticket.status == Status.CLOSED and ticket.rating == "satisfied"
+
+    # buttons on a closed ticket are stale: an alert, and nothing changes
+    again = await world.captain.press(ask, text="😞 不满意")
+    assert (await world.emulator.wait_for_callback_answer(again))["show_alert"]
+    late = await chief.press(claimed, text="↩️ 退回")
+    assert "已办结" in (await world.emulator.wait_for_callback_answer(late))["text"]
+    assert (await world.ticket(1)).status == Status.CLOSED
     actions = [e.action for e in await world.events(1)]
     assert actions == ["report", "locate", "claim", "resolve", "confirm"]

@@ -469,6 +469,13 @@ def _geometries(document: Any, label: str) -> Iterator[tuple[Any, Any]]:
         raise ValueError(f"{label}: is JSON but not GeoJSON (no \"type\" at the top)")
 
 
+def _optional_boundary(value: Any, info: ValidationInfo) -> Path | None:
+    if value is None:
+        return None
+    area = _grid_area(value, info)  # a district outline is read like a grid
+    return area.path
+
+
 def _gazetteer(value: Any, info: ValidationInfo) -> Path:
     try:
         # The whole gazetteer is read once; a district's addresses are well under this.
@@ -578,6 +585,48 @@ class Dedup(_Section):
     window: Duration = timedelta(days=14)
 
 
+class Provider(_Section):
+    """An online geocoder (through geopy), tried after the gazetteer finds nothing."""
+
+    kind: Literal["nominatim", "baidu"]
+    domain: Text | None = None  # the provider's own by default; a self-hosted Nominatim here
+    scheme: Literal["https", "http"] = "https"
+    user_agent: Text | None = None  # Nominatim's usage policy wants one that identifies you
+    api_key_env: Text | None = None  # the environment variable holding the key (Baidu)
+    min_interval: Duration = timedelta(seconds=1)  # Nominatim allows one request a second
+    timeout: Duration = timedelta(seconds=5)
+
+    @model_validator(mode="after")
+    def _what_each_kind_needs(self) -> "Provider":
+        if self.kind == "nominatim" and not self.user_agent:
+            raise _problem(
+                "nominatim needs a user_agent naming your deployment and a contact "
+                "(its usage policy), e.g. \"gridbot-xingcheng (ops@example.org)\""
+            )
+        if self.kind == "baidu" and not self.api_key_env:
+            raise _problem(
+                "baidu needs api_key_env: the name of the environment variable holding its key"
+            )
+        return self
+
+
+class Geocoding(_Section):
+    """How addresses the gazetteer does not know are looked up, and how sure a match must be."""
+
+    providers: tuple[Provider, ...] = ()
+    cache_for: Duration = timedelta(days=30)
+    min_confidence: Annotated[float, Field(gt=0, le=1)] = 0.75
+
+
+class Routing(_Section):
+    """Where a point outside every grid goes, and the district's outline for checks."""
+
+    # A point outside every grid goes to the nearest station within this distance, else to
+    # the street office (0 turns this off).
+    nearest_station_within_m: Annotated[float, Field(ge=0, le=5_000)] = 200.0
+    boundary: Annotated[Path | None, PlainValidator(_optional_boundary)] = None
+
+
 class Station(_Section):
     """A community work station (工作站), its chief and the grid it is responsible for."""
 
@@ -611,6 +660,8 @@ class Deployment(_Section):
     dedup: Dedup = Dedup()
     stations: tuple[Station, ...]
     gazetteer: Annotated[Path, PlainValidator(_gazetteer)]
+    geocoding: Geocoding = Geocoding()
+    routing: Routing = Routing()
     digest: Digest = Digest()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)

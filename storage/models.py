@@ -76,7 +76,9 @@ class Ticket(SQLModel, table=True):
     address: str | None = Field(default=None, max_length=256)  # as located
     lat: float | None = None
     lon: float | None = None
-    location_source: str | None = Field(default=None, max_length=16)
+    # gazetteer | provider:<kind> | location | venue | exif | nearest | manual
+    location_source: str | None = Field(default=None, max_length=32)
+    location_confidence: float | None = None  # 0..1, how sure the match is
     source_chat_id: int = _big()
     source_message_id: int = _big()
     media_group_id: str | None = Field(default=None, max_length=64)

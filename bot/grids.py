@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeAlias
@@ -197,23 +197,50 @@ class Grids:
         """For many points at once: the index in `keys` of each point's station, -1 outside
         every grid. The same answers as `station_at`, border rule included."""
         lat_array, lon_array = _coordinate_arrays(lats, lons)
-        found = np.full(lat_array.shape, -1, dtype=np.intp)
-        # Strictly inside first, in key order; then the edges, so inside one grid beats
-        # lying on the edge of another, as in station_at.
-        for predicate in (shapely.contains_xy, shapely.intersects_xy):
-            for index, geometry in enumerate(self._geometries):
-                west, south, east, north = self._bounds[index]
-                candidates = np.flatnonzero(
-                    (found < 0)
-                    & (lon_array >= west)
-                    & (lon_array <= east)
-                    & (lat_array >= south)
-                    & (lat_array <= north)
-                )
-                if candidates.size:
-                    hit = predicate(geometry, lon_array[candidates], lat_array[candidates])
-                    found[candidates[hit]] = index
+        # Points sorted west to east: each grid then looks only at the contiguous strip of
+        # points under its bounding box, so many grids cost little more than a few.
+        order = np.argsort(lon_array, kind="stable")
+        sorted_lons, sorted_lats = lon_array[order], lat_array[order]
+        sorted_found = np.full(order.shape, -1, dtype=np.intp)
+        # Strictly inside first, in key order; then the edges for the points still unplaced,
+        # so inside one grid beats lying on the edge of another, as in station_at.
+        self._place(sorted_lons, sorted_lats, sorted_found, shapely.contains_xy)
+        unplaced = np.flatnonzero(sorted_found < 0)
+        if unplaced.size:
+            on_edges = np.full(unplaced.shape, -1, dtype=np.intp)
+            self._place(
+                sorted_lons[unplaced], sorted_lats[unplaced], on_edges, shapely.intersects_xy
+            )
+            sorted_found[unplaced] = on_edges
+        found = np.empty_like(sorted_found)
+        found[order] = sorted_found
         return found
+
+    def _place(
+        self,
+        lons: npt.NDArray[np.float64],
+        lats: npt.NDArray[np.float64],
+        found: npt.NDArray[np.intp],
+        predicate: Callable[..., npt.NDArray[np.bool_]],
+    ) -> None:
+        """Give each unplaced point (lons sorted ascending) the first grid, in key order, for
+        which the predicate holds."""
+        for index, geometry in enumerate(self._geometries):
+            west, south, east, north = self._bounds[index]
+            first = int(np.searchsorted(lons, west, side="left"))
+            last = int(np.searchsorted(lons, east, side="right"))
+            if first >= last:
+                continue
+            strip_lats = lats[first:last]
+            candidates = (
+                np.flatnonzero(
+                    (found[first:last] < 0) & (strip_lats >= south) & (strip_lats <= north)
+                )
+                + first
+            )
+            if candidates.size:
+                hit = predicate(geometry, lons[candidates], lats[candidates])
+                found[candidates[hit]] = index
 
     def stations_at(self, lats: npt.ArrayLike, lons: npt.ArrayLike) -> list[str | None]:
         """`station_at` for many points at once (vectorised; a million points take well under

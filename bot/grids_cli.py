@@ -15,7 +15,6 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from bot.cli import ConfigFile, deployment_or_exit, resolve_config_path
 from bot.deployment import Deployment, read_grid
 from bot.grids import Area, GridReport, LocalMetres, Patch, check_grids
 
@@ -25,6 +24,12 @@ if TYPE_CHECKING:  # matplotlib is imported only when a map is drawn: it is slow
     from shapely.geometry import Point
 
 __all__ = ["CJKFont", "TicketDot", "app", "draw_map", "find_cjk_font", "recent_tickets"]
+
+# As in bot.cli, which is imported only inside the command: bot.cli may mount this app.
+ConfigFile = Annotated[
+    Path | None,
+    typer.Argument(help="Deployment YAML file (default: $GRIDBOT_CONFIG).", show_default=False),
+]
 
 app = typer.Typer(
     name="grids",
@@ -126,8 +131,11 @@ def check(
         ),
     ] = 5.0,
 ) -> None:
-    """Check the grids of a deployment: overlaps between stations, gaps in the district, grid
-    parts outside it, odd sizes. Exit 1 when overlaps or gaps exceed the tolerance."""
+    """Check the grids: overlaps, gaps, parts outside the district, odd sizes.
+
+    Exit 1 when overlaps or gaps exceed the tolerance (the map is written either way)."""
+    from bot.cli import deployment_or_exit, resolve_config_path
+
     path = resolve_config_path(file)
     deployment = deployment_or_exit(path)
     areas: dict[str, Area] = {station.key: station.area.shape for station in deployment.stations}

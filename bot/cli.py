@@ -197,3 +197,12 @@ def demo() -> None:
     if not console.is_terminal:  # piped or captured: wide enough for the summary table
         console = Console(highlight=False, soft_wrap=True, width=120)
     raise typer.Exit(asyncio.run(run_demo(console)))
+
+
+def _mount_subcommands() -> None:
+    from bot.grids_cli import app as grids_app
+
+    app.add_typer(grids_app, name="grids", help="Check station grids and draw them on a map.")
+
+
+_mount_subcommands()

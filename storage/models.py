@@ -161,3 +161,40 @@ class ReceivedUpdate(SQLModel, table=True):
     received_at: datetime = _when()
     handled_at: datetime | None = _when(default=None)
     error: str | None = Field(default=None, max_length=512)
+
+
+class GazetteerAddress(SQLModel, table=True):
+    """One known address of the district, imported from the gazetteer CSV (replaced as a whole
+    by `gridbot gazetteer import`)."""
+
+    __tablename__ = "gazetteer"
+    # Unique: the CSV reader drops duplicates, and two processes importing the same file on
+    # their first start must not both succeed.
+    __table_args__ = (sa.UniqueConstraint("address", name="uq_gazetteer_address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    address: str = Field(max_length=256)
+    aliases: str = Field(default="", sa_type=sa.Text)  # `|`-separated, as in the CSV
+    lat: float
+    lon: float
+    station_key: str | None = Field(default=None, max_length=64)  # the CSV's optional column
+    line: int  # the row's line in the imported file, for problem reports
+    imported_at: datetime = _when()
+
+
+class GeocodeCacheEntry(SQLModel, table=True):
+    """An online provider's answer to one normalised query (found or not), so the same address
+    is asked once per `geocoding.cache_for`. Coordinates are WGS-84, already converted."""
+
+    __tablename__ = "geocode_cache"
+    __table_args__ = (sa.UniqueConstraint("provider", "query", name="uq_geocode_cache_query"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=32)  # e.g. nominatim, baidu, nominatim:reverse
+    query: str = Field(max_length=256)
+    found: bool
+    address: str | None = Field(default=None, max_length=256)
+    lat: float | None = None
+    lon: float | None = None
+    confidence: float | None = None  # 0..1, mapped from the provider's own score
+    fetched_at: datetime = _when(index=True)

@@ -296,3 +296,118 @@ async def mark_update_handled(
 async def update_handled(*, session: AsyncSession, update_id: int) -> bool:
     row = await session.get(ReceivedUpdate, update_id)
     return row is not None and row.handled_at is not None
+
+
+# --- gazetteer and geocode cache ------------------------------------------------------------
+
+# Imported here rather than at the top so this section can be added without touching the rest.
+from collections.abc import Callable, Mapping  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from storage.models import GazetteerAddress, GeocodeCacheEntry  # noqa: E402
+
+GAZETTEER_BATCH = 2_000  # rows per INSERT: large enough to be fast, small enough to show progress
+
+GazetteerTuple = tuple[str, str, float, float, str | None, int]
+
+
+async def replace_gazetteer(
+    *,
+    session: AsyncSession,
+    rows: Sequence[Mapping[str, Any]],
+    now: datetime,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Delete every gazetteer row and insert `rows` (address, aliases, lat, lon, station_key,
+    line) in the caller's transaction: until it commits, everyone keeps the old gazetteer.
+    `on_batch` is told how many rows each INSERT wrote. Returns how many rows were removed."""
+    removed = await session.exec(sa.delete(GazetteerAddress))  # type: ignore[call-overload]
+    for start in range(0, len(rows), GAZETTEER_BATCH):
+        batch = [{**row, "imported_at": now} for row in rows[start : start + GAZETTEER_BATCH]]
+        await session.exec(sa.insert(GazetteerAddress), params=batch)  # type: ignore[call-overload]
+        if on_batch is not None:
+            on_batch(len(batch))
+    return int(removed.rowcount or 0)
+
+
+async def gazetteer_rows(*, session: AsyncSession) -> list[GazetteerTuple]:
+    """Every gazetteer row as a plain tuple (address, aliases, lat, lon, station_key, line), in
+    the imported file's order; no ORM object per row, so 200,000 rows load quickly."""
+    table = GazetteerAddress.__table__  # type: ignore[attr-defined]
+    query = sa.select(
+        table.c.address, table.c.aliases, table.c.lat, table.c.lon, table.c.station_key,
+        table.c.line,
+    ).order_by(table.c.line, table.c.id)
+    result = await session.exec(query)  # type: ignore[call-overload]
+    return [tuple(row) for row in result.all()]  # type: ignore[misc]
+
+
+async def count_gazetteer(*, session: AsyncSession) -> int:
+    result = await session.exec(select(func.count()).select_from(GazetteerAddress))
+    return int(result.one())
+
+
+@dataclass(frozen=True)
+class GazetteerStats:
+    """What `gridbot gazetteer stats` shows."""
+
+    addresses: int
+    aliases: int
+    by_station: dict[str | None, int]
+    imported_at: datetime | None
+
+
+async def gazetteer_stats(*, session: AsyncSession) -> GazetteerStats:
+    table = GazetteerAddress.__table__  # type: ignore[attr-defined]
+    per_station = await session.exec(  # type: ignore[call-overload]
+        sa.select(table.c.station_key, sa.func.count()).group_by(table.c.station_key)
+    )
+    by_station = {key: int(count) for key, count in per_station.all()}
+    aliases = await session.exec(  # type: ignore[call-overload]
+        sa.select(table.c.aliases).where(table.c.aliases != "")
+    )
+    alias_count = sum(len([a for a in text.split("|") if a]) for (text,) in aliases.all())
+    newest = await session.exec(sa.select(sa.func.max(table.c.imported_at)))  # type: ignore[call-overload]
+    return GazetteerStats(
+        addresses=sum(by_station.values()),
+        aliases=alias_count,
+        by_station=by_station,
+        imported_at=newest.scalar_one_or_none(),
+    )
+
+
+async def cached_geocode(
+    *, session: AsyncSession, provider: str, query: str, since: datetime
+) -> GeocodeCacheEntry | None:
+    """A provider's remembered answer to a query, if fetched at or after `since`."""
+    result = await session.exec(
+        select(GeocodeCacheEntry).where(
+            GeocodeCacheEntry.provider == provider,
+            GeocodeCacheEntry.query == query,
+            col(GeocodeCacheEntry.fetched_at) >= since,
+        )
+    )
+    return result.first()
+
+
+async def remember_geocode(*, session: AsyncSession, entry: GeocodeCacheEntry) -> None:
+    """Store a provider's answer, replacing an older one for the same query."""
+    try:
+        async with session.begin_nested():
+            await session.exec(  # type: ignore[call-overload]
+                sa.delete(GeocodeCacheEntry).where(
+                    col(GeocodeCacheEntry.provider) == entry.provider,
+                    col(GeocodeCacheEntry.query) == entry.query,
+                )
+            )
+            session.add(entry)
+    except IntegrityError:
+        pass  # another worker stored the same query a moment ago; its answer will do
+
+
+async def forget_geocodes(*, session: AsyncSession, before: datetime) -> int:
+    """Drop cached answers fetched before `before` (expired ones are never used anyway)."""
+    result = await session.exec(  # type: ignore[call-overload]
+        sa.delete(GeocodeCacheEntry).where(col(GeocodeCacheEntry.fetched_at) < before)
+    )
+    return int(result.rowcount or 0)

@@ -17,7 +17,6 @@ from typing import Any
 
 import shapely
 from geopy.adapters import AioHTTPAdapter
-from geopy.distance import geodesic
 from geopy.exc import (
     GeocoderAuthenticationFailure,
     GeocoderInsufficientPrivileges,
@@ -565,10 +564,15 @@ class NearbyAddresses:
             _METRES_PER_DEGREE_LON_AT_EQUATOR * max(math.cos(math.radians(lat)), 1e-6)
         )
         candidates = self._tree.query(box(lon - d_lon, lat - d_lat, lon + d_lon, lat + d_lat))
+        # Within a few hundred metres a flat local projection is as good as the ellipsoid
+        # (well under a metre off) and much cheaper where addresses are dense.
+        x_scale = _METRES_PER_DEGREE_LON_AT_EQUATOR * math.cos(math.radians(lat))
         best: tuple[float, int] | None = None
         for index in sorted(int(i) for i in candidates):
             entry = self._entries[index]
-            metres = geodesic((lat, lon), (entry.lat, entry.lon)).meters
+            metres = math.hypot(
+                (entry.lon - lon) * x_scale, (entry.lat - lat) * _METRES_PER_DEGREE_LAT
+            )
             if metres <= within_m and (best is None or metres < best[0]):
                 best = (metres, index)
         return self._entries[best[1]] if best else None
@@ -834,7 +838,7 @@ def _place(answer: ProviderAnswer, *, station_key: str | None, source: str) -> P
     # Place is gaining a `confidence` field (default 1.0) in bot/locating.py; a provider's
     # guess must not look certain, so fill it in whenever it exists.
     if "confidence" in {item.name for item in dataclasses.fields(Place)}:
-        place = dataclasses.replace(place, confidence=answer.confidence)
+        place = dataclasses.replace(place, confidence=answer.confidence)  # type: ignore[call-arg]
     return place
 
 

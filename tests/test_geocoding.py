@@ -147,6 +147,8 @@ async def test_baidu_bd09_answer_lands_within_a_metre_of_the_wgs84_truth(
     assert metres((outcome.place.lat, outcome.place.lon), truth) < 1.0
     assert outcome.place.address == "书院路11号"  # Baidu returns no address text
     assert outcome.confidence == pytest.approx(0.8)
+    # A provider's guess never looks certain (Place.confidence defaults to 1.0).
+    assert getattr(outcome.place, "confidence", 0.8) == pytest.approx(0.8)
     (request,) = fake.requests
     assert request.params["ak"] == "test-ak"
     assert request.params["city"] == "青岛市"

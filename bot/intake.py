@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -68,21 +68,33 @@ _LABEL = re.compile(
     r"|(?P<description>描述|问题|情况|description|problem|issue))[ ]?[:：]",
     re.IGNORECASE,
 )
-_UNITS = r"(?:[0-9]{1,4}(?:号楼|號楼|号|號|栋|幢|座|单元|室|楼|层|户)|[A-Za-z]座){0,4}"
+# A number as typed: digits, or Chinese numerals (十三, 二十一, 三零一).
+_NUMBER = r"(?:[0-9]{1,5}|[零〇一二两三四五六七八九十百千]{1,6})"
+_UNITS = (
+    r"(?:第?" + _NUMBER + r"(?:号楼|號楼|号|號|栋|幢|座|单元|室|楼|层|户|#楼|#)|[A-Za-z]座"
+    r"|-[0-9]{1,2}-[0-9]{3,4}){0,4}"
+)
 _ROAD_NUMBER = re.compile(
-    r"(?:大道|大街|路|街|道|巷|弄)[0-9]{1,5}(?:-[0-9]{1,4})?(?:号|號)" + _UNITS
+    r"(?:大道|大街|路|街|道|巷|弄)" + _NUMBER + r"(?:-[0-9]{1,4})?(?:号|號)" + _UNITS
 )
 _COMPOUND = re.compile(
     r"(?:小区|花园|公寓|家园|新村|大院|苑|院)(?:[一二三四五六七八九十0-9]{1,3}期)?"
-    r"(?P<units>" + _UNITS + ")"
+    r"(?P<units>(?:[0-9]{1,3}-[0-9]{1,2}-[0-9]{3,4})?" + _UNITS + ")"
 )
 _LANDMARK = re.compile(
-    r"农贸市场|菜市场|市场|小学|中学|幼儿园|学校|医院|服务中心|地铁站|公交站|车站|文化馆|图书馆"
-    r"|体育馆|公园|广场|超市|银行|派出所|工作站|办事处|大厦|商场"
+    r"农贸市场|菜市场|市场|大集|小学|中学|幼儿园|学校|医院|卫生院|服务中心|地铁站|公交站|车站"
+    r"|文化馆|图书馆|体育馆|体育场|公园|广场|超市|银行|派出所|工作站|办事处|大厦|商场|养老院"
+    r"|敬老院|邮局|菜场|停车场"
 )
+# Road names typed in English or pinyin: "Fenyang Rd 13", "13 Fenyang Road", "Jinshui Road
+# No.8", "fenyanglu 13hao", "Heilongjiang Middle Rd 5". Pinyin suffixes may be glued to the
+# name; English ones may not, or "last 2" would read as a road.
+_ASCII_SUFFIX = r"(?:road|rd|street|st|avenue|ave|lane|ln|lu|jie|dadao)"
+_ASCII_SIDE = r"(?:(?:middle|zhong|east|dong|west|xi|north|bei|south|nan) )?"
 _ASCII_ROAD = re.compile(
-    r"\b(?:[A-Za-z]{2,20} (?:road|rd|street|st|avenue|ave|lane|ln|lu)\b\.?,? ?(?:no\.? ?)?"
-    r"[0-9]{1,5}\b|[0-9]{1,5},? [A-Za-z]{2,20} (?:road|rd|street|st|avenue|ave|lane|ln|lu)\b)",
+    r"\b(?:(?:[A-Za-z]{2,20} " + _ASCII_SIDE + _ASCII_SUFFIX + r"|[A-Za-z]{2,20}(?:lu|jie))"
+    r"\b\.?,? ?(?:no\.? ?)?[0-9]{1,5}(?: ?hao)?\b"
+    r"|[0-9]{1,5},? [A-Za-z]{2,20} " + _ASCII_SIDE + _ASCII_SUFFIX + r"\b)",
     re.IGNORECASE | re.ASCII,
 )
 
@@ -115,29 +127,118 @@ def clean_caption(text: str | None) -> str:
     return "".join(out)
 
 
-def normalise_address(text: str) -> str:
-    """The comparable form of an address: NFKC (full-width → ASCII), lower case, 號→号,
-    3栋/3幢/3号栋/3#楼 → 3号楼, no leading zeros, Road→rd, no spaces or punctuation.
+def normalise_address(text: str, *, numerals: bool = True) -> str:
+    """The comparable form of an address, the one place where spellings are unified (gazetteer
+    keys and lookups both use it): NFKC (full-width → ASCII), lower case, 號→号, house and
+    building numbers in Chinese numerals as digits (汾阳路十三号 → 汾阳路13号, 三单元 → 3单元;
+    numerals inside names such as 九水路 or 金秋二期 are kept, and 2期 → 二期),
+    3栋/3幢/3座/3号栋/3#楼 → 3号楼, 3-2-301 → 3号楼2单元301室, no leading zeros, Road → rd,
+    "No." dropped, no spaces or punctuation, and filler around the place dropped
+    (李沧区…, 在…, …旁边, …门口, …东侧).
 
-    The one place where address spellings are unified; gazetteer keys and lookups both use it.
+    `numerals=False` leaves Chinese numerals alone, to tell how an address was recognised.
     """
     text = unicodedata.normalize("NFKC", text or "").lower().replace("號", "号")
     text = _ENGLISH_WORDS.sub(lambda match: _ENGLISH_SHORT[match.group(0)], text)
     text = _HASH_NUMBER.sub(r"\1号", text)
-    text = _BUILDING.sub(r"\1号楼", text)
     kept = "".join(
         char for char in text if char == "-" or unicodedata.category(char)[0] in "LN"
     ).strip("-")
+    if numerals:
+        kept = _CHINESE_NUMBER.sub(_digits_for, kept)
+    kept = _LEADING_ZEROS.sub("", kept)
+    if numerals:
+        kept = _PHASE_DIGITS.sub(_phase_in_chinese, kept)
+    kept = _ORDINAL.sub("", kept)
+    kept = _BUILDING.sub(r"\1号楼", kept)
+    kept = _ROOM.sub(r"\1室", kept)
+    kept = _BUILDING_UNIT_ROOM.sub(r"\1号楼\2单元\3室", kept)
     kept = _NO_BEFORE_NUMBER.sub("", kept)
-    return _LEADING_ZEROS.sub("", kept)
+    return _strip_fillers(_LEADING_ZEROS.sub("", kept))
 
 
 _ENGLISH_SHORT = {"road": "rd", "street": "st", "avenue": "ave", "lane": "ln"}
 _ENGLISH_WORDS = re.compile(r"\b(?:road|street|avenue|lane)\b", re.ASCII)
 _HASH_NUMBER = re.compile(r"([0-9])\s?#")
-_BUILDING = re.compile(r"([0-9])号?(?:栋|幢)")
+_BUILDING = re.compile(r"([0-9])号?(?:栋|幢|座)")
+_ROOM = re.compile(r"([0-9])户")
+# 3-2-301: building, unit, room, as written on letterboxes. A road's 13-2号 keeps its 号.
+_BUILDING_UNIT_ROOM = re.compile(r"(?<![0-9-])([0-9]{1,3})-([0-9]{1,2})-([0-9]{3,4})(?![0-9-])")
 _NO_BEFORE_NUMBER = re.compile(r"(?<=[a-z])no(?=[0-9])")
 _LEADING_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9])")
+_ORDINAL = re.compile(r"第+(?=[0-9])")
+# A Chinese numeral is a number only right before a unit word (十三号, 二十一号楼, 三单元,
+# 三零一室); elsewhere it is part of a name (九水路, 十梅庵, 万年泉路, 金秋二期) and stays.
+_NUMERAL_CHARS = "零〇一二两三四五六七八九十百千"
+_CHINESE_NUMBER = re.compile(
+    rf"(?<![{_NUMERAL_CHARS}])(?:第)?([{_NUMERAL_CHARS}]{{1,8}})(?=号|栋|幢|座|单元|室|层|户|楼)"
+)
+_DIGIT_OF = dict(zip("零〇一二两三四五六七八九", "001223456789", strict=True))
+# Phases are names (金秋小区二期): written in digits they are turned into the usual Chinese.
+_PHASE_DIGITS = re.compile(r"(?<![0-9])([0-9]{1,2})期")
+# Words around a place that say where near it, not which place (most specific first).
+_TRAILING_FILLERS = (
+    "旁边", "边上", "附近", "对面", "那边", "这边", "那里", "这里", "那儿", "这儿", "门口",
+    "门前", "门外", "大门口", "大门", "东门", "西门", "南门", "北门", "东侧", "西侧", "南侧",
+    "北侧", "东边", "西边", "南边", "北边", "后面", "前面", "后边", "前边", "外面", "里面",
+    "周边", "周围", "一带", "楼下", "楼前", "楼后", "拐角", "转角", "旁", "的",
+)  # fmt: skip
+_LEADING_FILLERS = (
+    "山东省", "青岛市", "李沧区", "我在", "就在", "位于", "地址是", "地点是", "地址", "地点", "在",
+)  # fmt: skip
+
+
+def _digits_for(match: re.Match[str]) -> str:
+    numeral = match.group(1)
+    if all(char in _DIGIT_OF for char in numeral):
+        # 三零一 is read digit by digit; a lone 十 or 二十一 needs real parsing.
+        return "".join(_DIGIT_OF[char] for char in numeral)
+    try:
+        value = _cn2an()(numeral, "smart")
+    except (ValueError, KeyError, IndexError, TypeError):
+        return match.group(0)  # not a number after all: leave the text as typed
+    return str(int(value))
+
+
+def _phase_in_chinese(match: re.Match[str]) -> str:
+    return f"{_an2cn()(match.group(1))}期"
+
+
+@functools.cache
+def _cn2an() -> Callable[[str, str], int | float]:
+    import cn2an  # imported when first needed: 0.15 s, and most addresses use digits
+
+    convert: Callable[[str, str], int | float] = cn2an.cn2an
+    return convert
+
+
+@functools.cache
+def _an2cn() -> Callable[[str], str]:
+    import cn2an
+
+    convert: Callable[[str], str] = cn2an.an2cn
+    return convert
+
+
+def _strip_fillers(key: str) -> str:
+    """Drop position words after a place and district prefixes before it, repeatedly
+    (汾阳路13号门口东侧 → 汾阳路13号), never down to nothing."""
+    changed = True
+    while changed:
+        stripped = key.strip("-")
+        changed = stripped != key
+        key = stripped
+        for filler in _TRAILING_FILLERS:
+            if key.endswith(filler) and len(key) > len(filler):
+                key = key[: -len(filler)]
+                changed = True
+                break
+        for filler in _LEADING_FILLERS:
+            if key.startswith(filler) and len(key) > len(filler) + 1:
+                key = key[len(filler) :]
+                changed = True
+                break
+    return key
 
 
 def looks_like_problem(text: str | None) -> bool:

@@ -58,8 +58,17 @@ CAPTIONS = [
     ("汾阳路１３号　旱厕堵了", "汾阳路13号", "旱厕堵了"),
     ("  汾阳路13号    旱厕   堵了  ", "汾阳路13号", "旱厕 堵了"),
     ("📍汾阳路13号 旱厕堵了😭😭", "汾阳路13号", "旱厕堵了"),
-    # basic English
+    # Chinese numerals
+    ("汾阳路十三号 旱厕堵了", "汾阳路十三号", "旱厕堵了"),
+    ("金秋小区二期三号楼三单元 楼道灯坏了", "金秋小区二期三号楼三单元", "楼道灯坏了"),
+    ("金秋小区二期3#楼2单元 漏水", "金秋小区二期3#楼2单元", "漏水"),
+    ("东李小区3-2-301 楼上漏水", "东李小区3-2-301", "楼上漏水"),
+    # basic English and pinyin
     ("Fenyang Rd 13 garbage", "Fenyang Rd 13", "garbage"),
+    ("fenyanglu 13hao 旱厕堵了", "fenyanglu 13hao", "旱厕堵了"),
+    ("Jinshui Road No.8 trash", "Jinshui Road No.8", "trash"),
+    ("Heilongjiang Middle Rd 5 flooding", "Heilongjiang Middle Rd 5", "flooding"),
+    ("the last 2 days", None, "the last 2 days"),
     ("garbage at fenyang rd 13", "fenyang rd 13", "garbage"),
     ("13 Fenyang Road, leak", "13 Fenyang Road", "leak"),
     # only one of the two
@@ -177,10 +186,51 @@ def test_parsing_address_like_noise(text: str) -> None:
         ("汾阳路13-2号", "汾阳路13-2号"),
         ("", ""),
         ("！？。", ""),
+        # Chinese numerals before a unit word are numbers...
+        ("汾阳路十三号", "汾阳路13号"),
+        ("二十一号楼", "21号楼"),
+        ("三单元", "3单元"),
+        ("三零一室", "301室"),
+        ("第三单元", "3单元"),
+        ("汾阳路一百零五号", "汾阳路105号"),
+        ("汾阳路零三号", "汾阳路3号"),
+        ("金秋小区二期三号楼三单元五零二室", "金秋小区二期3号楼3单元502室"),
+        # ...inside a name they are the name
+        ("九水路九号", "九水路9号"),
+        ("九水路", "九水路"),
+        ("四流中路十号", "四流中路10号"),
+        ("万年泉路", "万年泉路"),
+        ("十梅庵公园", "十梅庵公园"),
+        ("金秋小区二期", "金秋小区二期"),
+        ("金秋小区2期", "金秋小区二期"),
+        ("百通花园一期", "百通花园一期"),
+        # units spelled every way
+        ("京口新村8座", "京口新村8号楼"),
+        ("东李小区3-2-301", "东李小区3号楼2单元301室"),
+        ("东李小区3号楼2单元301户", "东李小区3号楼2单元301室"),
+        # filler around the place
+        ("汾阳路13号旁边", "汾阳路13号"),
+        ("汾阳路13号门口东侧", "汾阳路13号"),
+        ("兴城路小学对面", "兴城路小学"),
+        ("在汾阳路13号附近", "汾阳路13号"),
+        ("李沧区汾阳路13号那边", "汾阳路13号"),
+        ("青岛市李沧区金水路8号这里", "金水路8号"),
+        ("兴城路街道办事处", "兴城路街道办事处"),
+        ("门口", "门口"),  # never down to nothing
     ],
 )
 def test_normalise_address(typed: str, normalised: str) -> None:
     assert normalise_address(typed) == normalised
+
+
+ADDRESS_ALPHABET = "汾阳路九水金秋小区二期一三十百号楼栋单元室门口旁边在李沧区0123-# "
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=ADDRESS_ALPHABET, max_size=40))
+def test_normalising_is_total_and_stable(text: str) -> None:
+    once = normalise_address(text)
+    assert normalise_address(once) == once
 
 
 def test_normalising_twice_changes_nothing() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from html import escape
 from math import ceil
@@ -192,6 +192,11 @@ class TicketService:
             # The longest known place inside the whole text: landmarks the parser did not
             # isolate, or an address written around the one it picked.
             place = self.locator.locate_text(caption)
+        if place is None:
+            # A picture sent as a file keeps the camera's GPS; compressed photos never do.
+            gps = next((info.gps for _, info in checked if info.gps is not None), None)
+            if gps is not None:
+                place = self._locate_point(gps, source="exif")
 
         if place is not None:
             await self._place(session, ticket=ticket, place=place, actor=reporter)
@@ -209,8 +214,9 @@ class TicketService:
         reply_to: int | None,
         text: str | None = None,
         point: tuple[float, float] | None = None,
+        venue: str | None = None,
     ) -> Outcome:
-        """A captain answers "where is it?" with text or a shared location.
+        """A captain answers "where is it?" with text, a shared location or a venue.
 
         Returns ``Outcome(None)`` when the message is not an answer to a waiting report,
         so the caller can leave ordinary chat alone.
@@ -239,7 +245,8 @@ class TicketService:
             return Outcome(None)
 
         if point is not None:
-            place = self._locate_point(point)
+            source = "venue" if venue else "location"
+            place = self._locate_point(point, source=source, label=venue)
             if place is None:
                 return Outcome(None)
         else:
@@ -498,6 +505,7 @@ class TicketService:
         ticket.address = place.address
         ticket.lat, ticket.lon = place.lat, place.lon
         ticket.location_source = place.source
+        ticket.location_confidence = getattr(place, "confidence", 1.0)
         ticket.updated_at = self.clock()
         photos = await repo.photos_of(session=session, ticket_id=ticket.id or 0, kind="report")
         photo = photos[0] if photos else None
@@ -534,11 +542,14 @@ class TicketService:
         )
         await self.notifier.acknowledged(session, ticket=ticket, station=station)
 
-    def _locate_point(self, point: tuple[float, float]) -> Place | None:
+    def _locate_point(
+        self, point: tuple[float, float], *, source: str = "location", label: str | None = None
+    ) -> Place | None:
         try:
-            return self.locator.locate_point(*point)
+            place = self.locator.locate_point(*point, label=label)
         except ValueError:  # not a place on Earth (a forged location)
             return None
+        return replace(place, source=source)
 
     async def _store_photo(
         self, session: AsyncSession, *, ticket: Ticket, photo: IncomingPhoto, info: ImageInfo,

@@ -62,12 +62,14 @@ async def shared_location(
     message: Message, session: AsyncSession, sender: Sender, tickets: TicketService
 ) -> None:
     assert message.location is not None
+    venue = message.venue
     await tickets.supply_place(
         session,
         chat_id=message.chat.id,
         sender=sender,
         reply_to=message.reply_to_message.message_id if message.reply_to_message else None,
         point=(message.location.latitude, message.location.longitude),
+        venue=f"{venue.title} {venue.address}".strip() if venue else None,
     )
 
 

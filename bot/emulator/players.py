@@ -126,6 +126,21 @@ class User:
             self, chat, latitude, longitude, reply_to=reply_to
         )
 
+    async def send_venue(
+        self,
+        chat: Group | User | int,
+        latitude: float,
+        longitude: float,
+        *,
+        title: str,
+        address: str,
+        reply_to: MessageLike | int | None = None,
+    ) -> MessageRef:
+        """Share a place picked on the map (a venue: a location with a title and address)."""
+        return await self._emulator._user_venue(
+            self, chat, latitude, longitude, title=title, address=address, reply_to=reply_to
+        )
+
     # -- buttons --------------------------------------------------------------------------
 
     async def press(

@@ -1506,6 +1506,31 @@ class BotAPIEmulator:
             event_text=f"📍 {latitude:.6f}, {longitude:.6f}",
         )  # fmt: skip
 
+    async def _user_venue(
+        self,
+        user: User,
+        chat: Group | User | int,
+        latitude: float,
+        longitude: float,
+        *,
+        title: str,
+        address: str,
+        reply_to: MessageLike | int | None,
+    ) -> MessageRef:
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise ValueError("latitude/longitude out of range")
+        target = self._chat_for(user, chat)
+        location = {"latitude": latitude, "longitude": longitude}
+        # Telegram sends a venue with its location also in the message's `location` field.
+        content = {
+            "location": location,
+            "venue": {"location": location, "title": title, "address": address},
+        }
+        return self._user_posts(
+            user, target, content, reply_to=reply_to, kind="venue",
+            event_text=f"📍 {title}, {address}",
+        )  # fmt: skip
+
     def _callback(
         self, user: User, bot: BotAccount, chat: Chat, message: dict[str, Any], data: str,
         *, label: str | None = None,

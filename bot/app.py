@@ -19,12 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.albums import AlbumCollector
 from bot.deployment import Deployment
+from bot.geocoding import GeocoderChain, ensure_gazetteer
+from bot.grids import Grids
 from bot.i18n import Translator
-from bot.locating import Gazetteer, Grids, Locator
 from bot.middlewares import ChatScopeMiddleware, InboxMiddleware, SessionMiddleware
 from bot.notify import Notifier
 from bot.outbox import OutboxSender
 from bot.photos import PhotoStore
+from bot.placing import Placer
 from bot.settings import Settings
 from bot.tickets import TicketService
 from handlers import errors, get_routers
@@ -51,6 +53,7 @@ class Gridbot:
     tickets: TicketService
     sender: OutboxSender
     translator: Translator
+    geocoders: GeocoderChain
     clock: Callable[[], datetime] = field(default=utc_now)
     started: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -63,6 +66,9 @@ class Gridbot:
                 stations=[(s.key, s.name, s.chief) for s in self.deployment.stations],
             )
             await session.commit()
+            # The database holds the gazetteer; a new install imports the deployment's CSV.
+            gazetteer = await ensure_gazetteer(session, self.deployment.gazetteer)
+        self.tickets.placer.use_gazetteer(gazetteer)
         await self._check_privacy()
         await self._set_commands()
         self.sender.start()
@@ -70,6 +76,7 @@ class Gridbot:
 
     async def stop(self) -> None:
         await self.sender.stop()
+        await self.geocoders.close()
         await self.bot.session.close()
         await self.engine.dispose()
 
@@ -132,9 +139,14 @@ def build(
         bot=bot, sessions=sessions, photo_store=photo_store, clock=clock,
         poll_interval=sender_poll_interval,
     )
-    locator = Locator(
-        Gazetteer.from_csv(deployment.gazetteer),
-        Grids({s.key: s.area.shape for s in deployment.stations}),
+    geocoders = GeocoderChain.from_deployment(
+        deployment, sessions=sessions, clock=clock, city=deployment.geocoding.city
+    )
+    placer = Placer(
+        grids=Grids({s.key: s.area.shape for s in deployment.stations}),
+        geocoders=geocoders,
+        nearest_within_m=deployment.routing.nearest_station_within_m,
+        min_confidence=deployment.geocoding.min_confidence,
     )
     notifier = Notifier(
         translator=translator,
@@ -144,7 +156,7 @@ def build(
     )
     tickets = TicketService(
         deployment=deployment,
-        locator=locator,
+        placer=placer,
         photo_store=photo_store,
         notifier=notifier,
         clock=clock,
@@ -165,7 +177,8 @@ def build(
     errors.install(dp)
     app = Gridbot(
         settings=settings, deployment=deployment, engine=engine, sessions=sessions, bot=bot,
-        dp=dp, tickets=tickets, sender=sender, translator=translator, clock=clock,
+        dp=dp, tickets=tickets, sender=sender, translator=translator, geocoders=geocoders,
+        clock=clock,
     )
     dp.startup.register(app.start)
     dp.shutdown.register(app.stop)

@@ -614,6 +614,7 @@ class Geocoding(_Section):
     """How addresses the gazetteer does not know are looked up, and how sure a match must be."""
 
     providers: tuple[Provider, ...] = ()
+    city: Text | None = None  # narrows providers' searches, e.g. 青岛市
     cache_for: Duration = timedelta(days=30)
     min_confidence: Annotated[float, Field(gt=0, le=1)] = 0.75
 

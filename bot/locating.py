@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TypeAlias
 
-import shapely
 from geopy.adapters import BaseSyncAdapter
 from geopy.exc import GeocoderServiceError
 from geopy.geocoders.base import DEFAULT_SENTINEL, Geocoder
@@ -20,9 +19,8 @@ from geopy.location import Location
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 from shapely.geometry import MultiPolygon, Point, Polygon
-from shapely.strtree import STRtree
 
-from bot.deployment import read_grid
+from bot.grids import GridError, Grids
 from bot.intake import clean_caption, normalise_address, parse_caption
 
 __all__ = [
@@ -155,10 +153,6 @@ class GazetteerProblem:
 
 class GazetteerFormatError(ValueError):
     """The gazetteer file cannot be read at all: not CSV, not UTF-8, or a column missing."""
-
-
-class GridError(ValueError):
-    """A grid file cannot be used (unreadable, not a polygon, invalid geometry)."""
 
 
 class Gazetteer:
@@ -686,77 +680,6 @@ def _location(place: Place) -> Location:
             "how": place.how,
         },
     )
-
-
-class Grids:
-    """The stations' grids: which station is responsible for a point.
-
-    A point on a border shared by several grids goes to the alphabetically first station key,
-    whatever order the grids were loaded in.
-    """
-
-    def __init__(self, areas: Mapping[str, Area]) -> None:
-        self._keys: tuple[str, ...] = tuple(sorted(areas))
-        self._areas: dict[str, Area] = {key: areas[key] for key in self._keys}
-        geometries = [self._areas[key] for key in self._keys]
-        for geometry in geometries:
-            shapely.prepare(geometry)
-        # Tree indices follow the sorted keys, so the smallest index is the first key.
-        self._tree = STRtree(geometries)
-
-    @classmethod
-    def from_files(cls, paths: Mapping[str, str | Path]) -> Grids:
-        """Load one GeoJSON file per station (FeatureCollection, Feature or bare geometry of
-        Polygon/MultiPolygon; coordinates [lon, lat] in WGS-84)."""
-        areas = {}
-        for key, path in paths.items():
-            try:
-                areas[key] = read_grid(Path(path), label=f"grid of {key!r} ({path})").shape
-            except ValueError as error:
-                raise GridError(str(error)) from None
-        return cls(areas)
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return self._keys
-
-    def __contains__(self, station_key: object) -> bool:
-        return station_key in self._areas
-
-    def station_at(self, lat: float, lon: float) -> str | None:
-        """The station whose grid holds the point, or None outside every grid."""
-        _check_coordinates(lat, lon)
-        point = Point(lon, lat)
-        hits = sorted(int(index) for index in self._tree.query(point, predicate="intersects"))
-        if not hits:
-            return None
-        # Inside one grid beats lying on the edge of another (grids may touch, not overlap).
-        for index in hits:
-            if self._areas[self._keys[index]].contains(point):
-                return self._keys[index]
-        return self._keys[hits[0]]
-
-    def outline(self, station_key: str) -> Area:
-        """The station's grid as a shapely (Multi)Polygon; KeyError for an unknown station."""
-        return self._areas[station_key]
-
-    def overlaps(self) -> list[tuple[str, str]]:
-        """Pairs of stations whose grids overlap by more than a shared border."""
-        pairs = []
-        for index, key in enumerate(self._keys):
-            for other in self._keys[index + 1 :]:
-                if self._areas[key].overlaps(self._areas[other]) or self._areas[key].within(
-                    self._areas[other]
-                ):
-                    pairs.append((key, other))
-        return pairs
-
-
-def _check_coordinates(lat: float, lon: float) -> None:
-    if not (math.isfinite(lat) and math.isfinite(lon)) or abs(lat) > 90 or abs(lon) > 180:
-        raise ValueError(f"not a point on Earth: lat={lat}, lon={lon}")
-
-
 
 
 class Locator:

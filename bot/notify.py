@@ -190,14 +190,19 @@ class Notifier:
         )
 
     async def ask_for_address(
-        self, session: AsyncSession, *, ticket: Ticket, unknown: str | None
+        self, session: AsyncSession, *, ticket: Ticket, unknown: str | None,
+        guess: str | None = None, key: str | None = None,
     ) -> None:
+        """Ask in the thread where the problem is; the answer is a reply to this message."""
         locale = self.group_locale
         fields = self.fields(ticket, locale)
-        if unknown:
-            text = self.t("ack.address_unknown", locale, unknown=escape(unknown), **fields)
-        else:
-            text = self.t("ack.ask_address", locale, **fields)
+        if key is None:
+            key = "ack.ask_address"
+            if unknown:
+                key = "ack.address_unsure" if guess else "ack.address_unknown"
+        text = self.t(
+            key, locale, unknown=escape(unknown or ""), guess=escape(guess or ""), **fields
+        )
         await self.send(
             session, **self.reply_in_group(ticket), locale=locale, ticket=ticket, text=text,
             purpose="ask_address",

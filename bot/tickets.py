@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import escape
 from math import ceil
@@ -27,9 +27,10 @@ from bot.lifecycle import (
     TicketNotFound,
     next_status,
 )
-from bot.locating import Locator, Place
+from bot.locating import Place
 from bot.notify import Button, Notifier
 from bot.photos import ImageInfo, PhotoError, PhotoStore, inspect_image, strip_metadata
+from bot.placing import Finding, Placer
 from storage import repo
 from storage.models import Person, Photo, Ticket, TicketEvent
 
@@ -86,14 +87,14 @@ class TicketService:
         self,
         *,
         deployment: Deployment,
-        locator: Locator,
+        placer: Placer,
         photo_store: PhotoStore,
         notifier: Notifier,
         clock: Callable[[], datetime],
         wake_sender: Callable[[], None] = lambda: None,
     ) -> None:
         self.deployment = deployment
-        self.locator = locator
+        self.placer = placer
         self.photo_store = photo_store
         self.notifier = notifier
         self.clock = clock
@@ -153,8 +154,23 @@ class TicketService:
                 await self._commit(session)
                 return Outcome(None)
 
-        reporter = await self.person(session, report.sender)
+        # Find the place before writing anything: an online provider may take seconds, and
+        # no write transaction should wait on the network.
         parsed = parse_caption(caption)
+        finding = Finding(None)
+        if report.point is not None:
+            finding = await self.placer.from_point(*report.point, source="location")
+        elif caption:
+            finding = await self.placer.from_text(caption)
+        if finding.place is None:
+            # A picture sent as a file keeps the camera's GPS; compressed photos never do.
+            gps = next((info.gps for _, info in checked if info.gps is not None), None)
+            if gps is not None:
+                from_gps = await self.placer.from_point(*gps, source="exif")
+                if from_gps.place is not None:
+                    finding = from_gps
+
+        reporter = await self.person(session, report.sender)
         now = self.clock()
         ticket = await repo.add_ticket(
             session=session,
@@ -182,26 +198,7 @@ class TicketService:
             session, ticket=ticket, actor=reporter, role=Role.REPORTER, action="report",
             before=None, note=caption or None,
         )
-
-        place = None
-        if report.point is not None:
-            place = self._locate_point(report.point)
-        elif parsed.address:
-            place = self.locator.locate_text(parsed.address)
-        if place is None and caption and report.point is None:
-            # The longest known place inside the whole text: landmarks the parser did not
-            # isolate, or an address written around the one it picked.
-            place = self.locator.locate_text(caption)
-        if place is None:
-            # A picture sent as a file keeps the camera's GPS; compressed photos never do.
-            gps = next((info.gps for _, info in checked if info.gps is not None), None)
-            if gps is not None:
-                place = self._locate_point(gps, source="exif")
-
-        if place is not None:
-            await self._place(session, ticket=ticket, place=place, actor=reporter)
-        else:
-            await self.notifier.ask_for_address(session, ticket=ticket, unknown=parsed.address)
+        await self._settle_place(session, ticket=ticket, finding=finding)
         await self._commit(session)
         return Outcome(ticket, created=True)
 
@@ -246,27 +243,21 @@ class TicketService:
 
         if point is not None:
             source = "venue" if venue else "location"
-            place = self._locate_point(point, source=source, label=venue)
-            if place is None:
-                return Outcome(None)
+            finding = await self.placer.from_point(*point, source=source, label=venue)
+            if finding.place is None:
+                return Outcome(None)  # not a place on Earth: a forged location
         else:
             text = (text or "").strip()
             if not text or len(text) > MAX_CAPTION:
                 return Outcome(None)
+            finding = await self.placer.from_text(text)
+            if finding.place is None and reply_to is None and not finding.span:
+                return Outcome(None)  # chatter, not an answer
             parsed = parse_caption(text)
-            place = self.locator.locate_text(parsed.address or text)
-            if place is None:
-                if reply_to is None and not parsed.address:
-                    return Outcome(None)  # chatter, not an answer
-                await self.notifier.ask_for_address(
-                    session, ticket=ticket, unknown=parsed.address or text
-                )
-                await self._commit(session)
-                return Outcome(ticket)
             if not ticket.description and parsed.description:
                 ticket.description = parsed.description
             ticket.address_text = parsed.address or text
-        await self._place(session, ticket=ticket, place=place, actor=reporter)
+        await self._settle_place(session, ticket=ticket, finding=finding)
         await self._commit(session)
         return Outcome(ticket)
 
@@ -281,12 +272,12 @@ class TicketService:
             return False
         if not looks_like_problem(parsed.description):
             return False
-        place = self.locator.locate_text(parsed.address)
-        if place is None:
+        finding = await self.placer.from_text(text)
+        if finding.place is None:
             return False
         await self.notifier.reply(
             session, chat_id=chat_id, reply_to=message_id, key="ack.ask_photo",
-            address=place.address,
+            address=escape(finding.place.address),
         )
         await self._commit(session)
         return True
@@ -498,14 +489,42 @@ class TicketService:
 
     # --- placing and routing --------------------------------------------------------------
 
-    async def _place(
-        self, session: AsyncSession, *, ticket: Ticket, place: Place, actor: Person
+    async def _settle_place(
+        self, session: AsyncSession, *, ticket: Ticket, finding: Finding
     ) -> None:
-        """Put a ticket on the map; inside a grid it goes to that station's chief."""
-        ticket.address = place.address
+        """What a finding means for a new ticket: routed, triaged, or the captain is asked."""
+        if finding.place is not None:
+            await self._place(session, ticket=ticket, place=finding.place, finding=finding)
+        elif finding.failures:
+            # The map services could not answer: a person at the street office places it.
+            await self._event(
+                session, ticket=ticket, actor=None, role=Role.SYSTEM, action="triage",
+                before=Status.NEW,
+                note="; ".join(f"{f.provider}: {f.reason}" for f in finding.failures),
+            )
+            photos = await repo.photos_of(session=session, ticket_id=ticket.id or 0, kind="report")
+            await self.notifier.triage(session, ticket=ticket, photo=photos[0] if photos else None)
+            await self.notifier.ask_for_address(
+                session, ticket=ticket, unknown=finding.span, key="ack.provider_down"
+            )
+        elif finding.guess is not None:
+            await self.notifier.ask_for_address(
+                session, ticket=ticket, unknown=finding.span, guess=finding.guess.address
+            )
+        else:
+            await self.notifier.ask_for_address(session, ticket=ticket, unknown=finding.span)
+
+    async def _place(
+        self, session: AsyncSession, *, ticket: Ticket, place: Place, finding: Finding
+    ) -> None:
+        """Put a ticket on the map; inside (or next to) a grid it goes to that station's chief."""
+        address = place.address
+        if place.how == "near":
+            address = self.notifier.t("place.near", self.notifier.group_locale, address=address)
+        ticket.address = address
         ticket.lat, ticket.lon = place.lat, place.lon
         ticket.location_source = place.source
-        ticket.location_confidence = getattr(place, "confidence", 1.0)
+        ticket.location_confidence = place.confidence
         ticket.updated_at = self.clock()
         photos = await repo.photos_of(session=session, ticket_id=ticket.id or 0, kind="report")
         photo = photos[0] if photos else None
@@ -518,7 +537,7 @@ class TicketService:
             session.add(ticket)
             await self._event(
                 session, ticket=ticket, actor=None, role=Role.SYSTEM, action="triage",
-                before=Status.NEW, note=place.address,
+                before=Status.NEW, note=f"{address}: outside every grid",
             )
             await self.notifier.triage(session, ticket=ticket, photo=photo)
             await self.notifier.acknowledged(session, ticket=ticket, station=None)
@@ -528,9 +547,12 @@ class TicketService:
         category = self.deployment.category(ticket.category_key)
         ticket.due_at = ticket.created_at + category.sla
         session.add(ticket)
+        how = f"{place.source}/{place.how} {place.confidence:.2f}"
+        if finding.routed == "nearest":
+            how += f"; nearest grid, {finding.distance_m:.0f} m away"
         await self._event(
             session, ticket=ticket, actor=None, role=Role.SYSTEM, action=Action.LOCATE,
-            before=Status.NEW, note=f"{place.address} → {station.key}",
+            before=Status.NEW, note=f"{address} → {station.key} ({how})",
         )
         reporter = await repo.get_person(session=session, person_id=ticket.reporter_id)
         assert reporter is not None
@@ -541,15 +563,6 @@ class TicketService:
             session, ticket=ticket, station=station, chief=chief, photo=photo, reporter=reporter
         )
         await self.notifier.acknowledged(session, ticket=ticket, station=station)
-
-    def _locate_point(
-        self, point: tuple[float, float], *, source: str = "location", label: str | None = None
-    ) -> Place | None:
-        try:
-            place = self.locator.locate_point(*point, label=label)
-        except ValueError:  # not a place on Earth (a forged location)
-            return None
-        return replace(place, source=source)
 
     async def _store_photo(
         self, session: AsyncSession, *, ticket: Ticket, photo: IncomingPhoto, info: ImageInfo,

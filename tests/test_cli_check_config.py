@@ -33,13 +33,15 @@ def runner() -> CliRunner:
 @pytest.fixture
 def district(tmp_path: Path) -> Path:
     (tmp_path / "grids").mkdir()
-    for key in ("fenyang", "jinshui", "hushan", "xingcheng"):
+    for key in [s["key"] for s in yaml.safe_load(SAMPLE.read_text(encoding="utf-8"))["stations"]]:
         feature = {
             "type": "Feature",
             "properties": {"name": f"{key} 网格"},
             "geometry": {"type": "Polygon", "coordinates": [SQUARE]},
         }
         (tmp_path / "grids" / f"{key}.geojson").write_text(json.dumps(feature))
+    district = {"type": "Polygon", "coordinates": [SQUARE]}
+    (tmp_path / "district.geojson").write_text(json.dumps(district))
     (tmp_path / "addresses.csv").write_text(
         "address,aliases,lat,lon\n汾阳路13号,,36.1741,120.4030\n", encoding="utf-8"
     )

@@ -50,12 +50,18 @@ def grid(name: str, ring: list[list[float]] = SQUARE) -> dict[str, Any]:
 def district(tmp_path: Path) -> Path:
     """A directory holding the grids and gazetteer the sample deployment file refers to."""
     (tmp_path / "grids").mkdir()
-    for key in ("fenyang", "jinshui", "hushan", "xingcheng"):
+    for key in SAMPLE_STATIONS:
         (tmp_path / "grids" / f"{key}.geojson").write_text(json.dumps(grid(f"{key} grid")))
+    (tmp_path / "district.geojson").write_text(json.dumps(grid("district")))
     (tmp_path / "addresses.csv").write_text(
         "address,aliases,lat,lon\n汾阳路13号,Fenyang Rd 13,36.1741,120.4030\n", encoding="utf-8"
     )
     return tmp_path
+
+
+SAMPLE_STATIONS = [
+    s["key"] for s in yaml.safe_load(SAMPLE.read_text(encoding="utf-8"))["stations"]
+]
 
 
 def sample_data() -> dict[str, Any]:
@@ -190,7 +196,7 @@ def test_the_sample_deployment_loads() -> None:
     assert deployment.zone == ZoneInfo("Asia/Shanghai")
     assert deployment.language == "zh"
     assert [station.key for station in deployment.stations] == [
-        "fenyang", "jinshui", "hushan", "xingcheng",
+        "fenyang", "jinshui", "hushan", "xingcheng", "zhenhua", "jingkou", "fengshan", "dongli",
     ]
     assert deployment.station("fenyang").chief == 100000001
     assert deployment.category("safety").sla == timedelta(hours=12)
@@ -249,8 +255,9 @@ def test_overlapping_grids_are_found(district: Path) -> None:
     beside = [[x + 0.02, y] for x, y in SQUARE]  # shares only an edge with SQUARE
     (district / "grids" / "jinshui.geojson").write_text(json.dumps(grid("jinshui", beside)))
     (district / "grids" / "hushan.geojson").write_text(json.dumps(grid("hushan", beside)))
-    far = [[x + 1, y] for x, y in SQUARE]
-    (district / "grids" / "xingcheng.geojson").write_text(json.dumps(grid("xingcheng", far)))
+    for n, key in enumerate(SAMPLE_STATIONS[3:], start=1):  # each far from all others
+        far = [[x + n, y] for x, y in SQUARE]
+        (district / "grids" / f"{key}.geojson").write_text(json.dumps(grid(key, far)))
 
     deployment = load_deployment(write(district, sample_data()))
 

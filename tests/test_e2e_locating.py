@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from factories import make_jpeg
-
 from bot.lifecycle import Status
 
 from conftest import World
+from factories import make_jpeg
 
 
 async def test_a_file_photo_with_gps_and_no_address_is_placed_by_its_exif(world: World) -> None:

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fake_geocoder import FakeGeocoder, FakePlace
 from geopy.distance import geodesic
 from shapely.geometry import box
 
@@ -27,6 +26,7 @@ from bot.locating import Gazetteer, GazetteerEntry, Grids
 from storage.db import SessionFactory, create_engine, migrate, session_factory
 
 from conftest import Clock
+from fake_geocoder import FakeGeocoder, FakePlace
 
 USER_AGENT = "gridbot-tests (tests@example.org)"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

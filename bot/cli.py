@@ -199,10 +199,34 @@ def demo() -> None:
     raise typer.Exit(asyncio.run(run_demo(console)))
 
 
+@app.command("locate")
+def locate(
+    text: Annotated[str, typer.Argument(help="A caption or an address, as a captain wrote it.")],
+    file: Annotated[
+        Path | None, typer.Option("--config", help="Deployment file (default: $GRIDBOT_CONFIG).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, not a table.")] = False,
+    online: Annotated[
+        bool, typer.Option("--online", help="Also ask the online providers, as the bot would.")
+    ] = False,
+) -> None:
+    """Explain where the bot would place TEXT and why: "why did this go to station X?"."""
+    import asyncio
+
+    from bot.locate_cli import explain
+
+    deployment = deployment_or_exit(resolve_config_path(file))
+    raise typer.Exit(
+        asyncio.run(explain(text, deployment, console=_stdout(), as_json=as_json, online=online))
+    )
+
+
 def _mount_subcommands() -> None:
+    from bot.gazetteer_cli import app as gazetteer_app
     from bot.grids_cli import app as grids_app
 
     app.add_typer(grids_app, name="grids", help="Check station grids and draw them on a map.")
+    app.add_typer(gazetteer_app, name="gazetteer", help="Import and inspect the gazetteer.")
 
 
 _mount_subcommands()

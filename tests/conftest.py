@@ -14,9 +14,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import yaml
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
@@ -72,6 +74,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def deployment() -> Deployment:
     return load_deployment(SAMPLE)
+
+
+def sample_deployment_with(directory: Path, **changes: Any) -> Deployment:
+    """The sample deployment with some top-level sections replaced, written to ``directory``."""
+    data = yaml.safe_load(SAMPLE.read_text(encoding="utf-8"))
+    here = SAMPLE.parent
+    for station in data["stations"]:
+        station["area"] = str(here / station["area"])
+    data["gazetteer"] = str(here / data["gazetteer"])
+    if data.get("routing", {}).get("boundary"):
+        data["routing"]["boundary"] = str(here / data["routing"]["boundary"])
+    data.update(changes)
+    path = directory / "deployment.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return load_deployment(path)
 
 
 class Clock:

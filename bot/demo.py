@@ -108,9 +108,20 @@ async def play_day(cast: Cast, console: Console) -> None:
         intake, sample_photo(2, "stair light"), caption="楼道灯坏了，晚上很黑"
     )
     ask = await step("李大爷 is asked where", console, said(intake, contains="缺地址"))
-    await cast.li.send_text(intake, "金水路30号", reply_to=ask)
-    await step("李大爷's report is placed", console, said(intake, contains="金水路社区工作站"))
+    await cast.li.send_location(intake, 36.16975, 120.42875, reply_to=ask)  # shares a pin
+    await step(
+        "李大爷's shared location is placed", console, said(intake, contains="金水路社区工作站")
+    )
     await step("刘秀兰 gets the ticket", console, said(jinshui, method="sendPhoto"))
+
+    await cast.wang.send_photo(
+        intake, sample_photo(4, "billboard"), caption="青岛北站东广场 广告牌松动，有点危险"
+    )
+    await step(
+        "outside every grid: the street office triages it", console,
+        said(cast.office, contains="待分派"),
+    )
+    await step("王阿姨 is told who handles it", console, said(intake, contains="#3"))
 
     console.rule("上午：站长揭榜、处理 (chiefs claim and fix)")
     await fenyang.press(card, text="✋ 认领")

@@ -69,6 +69,7 @@ def test_run_refuses_a_broken_deployment_file(tmp_path: Path) -> None:
 def test_the_demo_plays_the_whole_day() -> None:
     result = CliRunner().invoke(app, ["demo"])
     assert result.exit_code == 0, result.output
-    for moment in ("王阿姨's report is registered", "李大爷 is asked where", "#1 is closed",
-                   "Tickets at the end of the day", "closed", "satisfied"):
+    for moment in ("王阿姨's report is registered", "李大爷 is asked where",
+                   "李大爷's shared location is placed", "the street office triages it",
+                   "#1 is closed", "Tickets at the end of the day", "closed", "satisfied"):
         assert moment in result.output

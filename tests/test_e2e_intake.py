@@ -32,7 +32,8 @@ async def test_missing_address_then_a_shared_location(world: World) -> None:
     ask = await world.emulator.wait_for(world.intake, contains="还缺地址")
     # a point in the south-east of the district: 兴城路's grid
     await world.captain.send_location(world.intake, 36.155, 120.435, reply_to=ask)
-    await world.emulator.wait_for(world.intake, contains="兴城路社区工作站")
+    ack = await world.emulator.wait_for(world.intake, contains="兴城路社区工作站")
+    assert "附近" in ack.body  # the nearest known address, read back for people
     await world.emulator.wait_for(world.chiefs["xingcheng"], method="sendPhoto")
     ticket = await world.ticket(1)
     assert ticket.station_key == "xingcheng" and ticket.location_source == "location"

@@ -583,6 +583,16 @@ class Dedup(_Section):
 
     radius_m: Annotated[float, BeforeValidator(_as_field(_metres))] = 50.0
     window: Duration = timedelta(days=14)
+    # Similarity (0..1) above which a report is merged without asking, and above which the
+    # reporter is asked "same problem?"; below, it is a new ticket.
+    merge_above: Annotated[float, Field(gt=0, le=1)] = 0.85
+    ask_above: Annotated[float, Field(gt=0, le=1)] = 0.6
+
+    @model_validator(mode="after")
+    def _asking_comes_before_merging(self) -> "Dedup":
+        if self.ask_above > self.merge_above:
+            raise _problem("ask_above must not be higher than merge_above")
+        return self
 
 
 class Provider(_Section):

@@ -37,6 +37,7 @@ class Action(StrEnum):
     DISPUTE = "dispute"  # reporter: 不满意
     AUTO_CLOSE = "auto_close"
     REOPEN = "reopen"  # the street office reopens a closed ticket
+    SPLIT = "split"  # "不是同一问题": a merged report becomes a ticket of its own again
 
 
 class Role(StrEnum):
@@ -49,7 +50,7 @@ class Role(StrEnum):
 OPEN_STATUSES = frozenset(
     {Status.NEW, Status.ASSIGNED, Status.CLAIMED, Status.REOPENED, Status.PARKED}
 )
-FINAL_STATUSES = frozenset({Status.CLOSED, Status.DUPLICATE, Status.REJECTED})
+FINAL_STATUSES = frozenset({Status.CLOSED, Status.DUPLICATE, Status.REJECTED})  # but see SPLIT
 
 _CHIEF_OR_OFFICE = frozenset({Role.CHIEF, Role.OFFICE})
 _WORKING = (Status.ASSIGNED, Status.CLAIMED, Status.REOPENED)
@@ -69,7 +70,7 @@ def _rules() -> dict[tuple[Status, Action], Rule]:
         (Status.NEW, Action.ASSIGN): Rule(Status.ASSIGNED, frozenset({Role.OFFICE})),
         (Status.NEW, Action.REJECT): Rule(Status.REJECTED, frozenset({Role.OFFICE})),
         (Status.NEW, Action.MARK_DUPLICATE): Rule(
-            Status.DUPLICATE, frozenset({Role.OFFICE, Role.SYSTEM})
+            Status.DUPLICATE, frozenset({Role.REPORTER, Role.OFFICE, Role.SYSTEM})
         ),
         (Status.ASSIGNED, Action.CLAIM): Rule(Status.CLAIMED, frozenset({Role.CHIEF})),
         (Status.CLAIMED, Action.RESOLVE): Rule(Status.RESOLVED, frozenset({Role.CHIEF})),
@@ -83,6 +84,9 @@ def _rules() -> dict[tuple[Status, Action], Rule]:
         (Status.RESOLVED, Action.DISPUTE): Rule(Status.REOPENED, frozenset({Role.REPORTER})),
         (Status.RESOLVED, Action.AUTO_CLOSE): Rule(Status.CLOSED, frozenset({Role.SYSTEM})),
         (Status.CLOSED, Action.REOPEN): Rule(Status.REOPENED, frozenset({Role.OFFICE})),
+        (Status.DUPLICATE, Action.SPLIT): Rule(
+            Status.NEW, frozenset({Role.REPORTER, Role.CHIEF, Role.OFFICE})
+        ),
     }
     for status in _WORKING:
         table[(status, Action.REJECT)] = Rule(Status.REJECTED, _CHIEF_OR_OFFICE)
@@ -90,6 +94,10 @@ def _rules() -> dict[tuple[Status, Action], Rule]:
         table[(status, Action.MARK_DUPLICATE)] = Rule(
             Status.DUPLICATE, frozenset({Role.CHIEF, Role.OFFICE, Role.SYSTEM})
         )
+    # A reporter may say "same problem" of their own report until a chief has claimed it.
+    table[(Status.ASSIGNED, Action.MARK_DUPLICATE)] = Rule(
+        Status.DUPLICATE, frozenset({Role.REPORTER, Role.CHIEF, Role.OFFICE, Role.SYSTEM})
+    )
     return table
 
 

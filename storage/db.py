@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
@@ -62,3 +63,18 @@ def _upgrade(connection: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+def type_changed(
+    context: Any, inspected: Any, metadata: Any, inspected_type: Any, metadata_type: Any
+) -> bool | None:
+    """Alembic's type comparison, except that SQLite ignores VARCHAR lengths, so a
+    length-only difference there is no change (and rebuilding tables for it breaks keys)."""
+    declared = getattr(metadata_type, "impl", metadata_type)  # AutoString wraps a String
+    if (
+        context.dialect.name == "sqlite"
+        and isinstance(inspected_type, sa.String)
+        and isinstance(declared, sa.String)
+    ):
+        return False
+    return None  # compare as Alembic does

@@ -93,6 +93,22 @@ class Ticket(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=1024)  # why rejected / disputed
     rating: str | None = Field(default=None, max_length=16)  # satisfied | unsatisfied
     duplicate_of: int | None = Field(default=None, foreign_key="ticket.id")
+    # how many captains reported this problem (merged repeats included)
+    reports: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    cell: int | None = _big(default=None, index=True)  # spatial bucket for nearby look-ups
+
+
+class TicketFollower(SQLModel, table=True):
+    """A captain whose repeat report was merged into this ticket: told of its progress."""
+
+    __tablename__ = "ticket_follower"
+    __table_args__ = (sa.UniqueConstraint("ticket_id", "via_ticket_id", name="uq_follower"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    via_ticket_id: int = Field(foreign_key="ticket.id")  # their own (merged) report
+    created_at: datetime = _when()
 
 
 class Photo(SQLModel, table=True):

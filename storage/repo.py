@@ -19,6 +19,7 @@ from storage.models import (
     Station,
     Ticket,
     TicketEvent,
+    TicketFollower,
 )
 
 # --- stations and people -------------------------------------------------------------------
@@ -411,3 +412,59 @@ async def forget_geocodes(*, session: AsyncSession, before: datetime) -> int:
         sa.delete(GeocodeCacheEntry).where(col(GeocodeCacheEntry.fetched_at) < before)
     )
     return int(result.rowcount or 0)
+
+
+# --- repeats --------------------------------------------------------------------------------
+
+
+async def nearby_tickets(
+    *, session: AsyncSession, cells: Sequence[int], closed_since: datetime, exclude: int
+) -> list[Ticket]:
+    """Tickets in these spatial buckets that a new report could repeat: open ones, and ones
+    closed since ``closed_since``. Uses the cell index: cost grows with what is nearby."""
+    still_open = ("new", "assigned", "claimed", "reopened", "parked", "resolved")
+    recently_closed = sa.and_(col(Ticket.status) == "closed", col(Ticket.closed_at) >= closed_since)
+    result = await session.exec(
+        select(Ticket).where(
+            col(Ticket.cell).in_(cells),
+            Ticket.id != exclude,
+            sa.or_(col(Ticket.status).in_(still_open), recently_closed),
+        )
+    )
+    return list(result.all())
+
+
+async def photo_keys(
+    *, session: AsyncSession, ticket_ids: Sequence[int]
+) -> dict[int, list[tuple[str, str, str | None]]]:
+    """For each ticket, its report photos' (file_unique_id, sha256, phash)."""
+    if not ticket_ids:
+        return {}
+    result = await session.exec(
+        select(Photo.ticket_id, Photo.file_unique_id, Photo.sha256, Photo.phash).where(
+            col(Photo.ticket_id).in_(ticket_ids), Photo.kind == "report"
+        )
+    )
+    keys: dict[int, list[tuple[str, str, str | None]]] = {}
+    for ticket_id, unique, sha, phash in result.all():
+        keys.setdefault(ticket_id, []).append((unique, sha, phash))
+    return keys
+
+
+async def add_follower(*, session: AsyncSession, follower: TicketFollower) -> None:
+    session.add(follower)
+
+
+async def remove_follower(*, session: AsyncSession, via_ticket_id: int) -> None:
+    await session.exec(  # type: ignore[call-overload]
+        sa.delete(TicketFollower).where(col(TicketFollower.via_ticket_id) == via_ticket_id)
+    )
+
+
+async def followers_of(*, session: AsyncSession, ticket_id: int) -> list[TicketFollower]:
+    result = await session.exec(
+        select(TicketFollower).where(TicketFollower.ticket_id == ticket_id).order_by(
+            col(TicketFollower.id)
+        )
+    )
+    return list(result.all())

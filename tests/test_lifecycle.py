@@ -25,11 +25,11 @@ SPEC = """
 new       locate          -> assigned  : R S
 new       assign          -> assigned  : O
 new       reject          -> rejected  : O
-new       mark_duplicate  -> duplicate : O S
+new       mark_duplicate  -> duplicate : R O S
 assigned  claim           -> claimed   : C
 assigned  reject          -> rejected  : C O
 assigned  reassign        -> assigned  : C O
-assigned  mark_duplicate  -> duplicate : C O S
+assigned  mark_duplicate  -> duplicate : R C O S
 claimed   resolve         -> resolved  : C
 claimed   reject          -> rejected  : C O
 claimed   reassign        -> assigned  : C O
@@ -45,6 +45,7 @@ resolved  confirm         -> closed    : R
 resolved  dispute         -> reopened  : R
 resolved  auto_close      -> closed    : S
 closed    reopen          -> reopened  : O
+duplicate split           -> new       : R C O
 """
 ROLE_LETTERS = {"R": Role.REPORTER, "C": Role.CHIEF, "O": Role.OFFICE, "S": Role.SYSTEM}
 
@@ -78,11 +79,10 @@ def test_every_state_action_role(status: Status, action: Action, role: Role) -> 
             next_status(status, action, [role])
 
 
-def test_final_states_accept_nothing_but_an_office_reopen() -> None:
+def test_final_states_accept_nothing_but_a_reopen_or_a_split() -> None:
+    way_back = {Status.CLOSED: [Action.REOPEN], Status.DUPLICATE: [Action.SPLIT]}
     for status in FINAL_STATUSES:
-        everyone = list(Role)
-        possible = allowed_actions(status, everyone)
-        assert possible == ([Action.REOPEN] if status is Status.CLOSED else [])
+        assert allowed_actions(status, list(Role)) == way_back.get(status, [])
 
 
 def test_a_chief_sees_claim_then_resolve_buttons() -> None:

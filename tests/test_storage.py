@@ -7,10 +7,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
 
 from storage import repo
-from storage.db import SessionFactory, create_engine, is_sqlite, migrate, session_factory
+from storage.db import (
+    SessionFactory,
+    create_engine,
+    is_sqlite,
+    migrate,
+    session_factory,
+    type_changed,
+)
 from storage.models import OutboxMessage, Ticket
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -144,3 +154,16 @@ async def test_outbox_gives_due_messages_oldest_first(sessions: SessionFactory) 
         )
     assert [m.payload["text"] for m in due] == ["0", "2", "3"]
     assert list(waiting) == [1]
+
+
+async def test_the_migrations_build_what_the_models_describe(database_url: str) -> None:
+    engine = create_engine(database_url)
+    await migrate(engine)
+
+    def differences(connection: sa.Connection) -> list[object]:
+        context = MigrationContext.configure(connection, opts={"compare_type": type_changed})
+        return list(compare_metadata(context, SQLModel.metadata))
+
+    async with engine.connect() as connection:
+        assert await connection.run_sync(differences) == []
+    await engine.dispose()

@@ -5,6 +5,7 @@ from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.db import type_changed
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -15,7 +16,7 @@ def run_on(connection) -> None:  # type: ignore[no-untyped-def]
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
+        compare_type=type_changed,
     )
     with context.begin_transaction():
         context.run_migrations()

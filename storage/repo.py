@@ -423,7 +423,9 @@ async def nearby_tickets(
     """Tickets in these spatial buckets that a new report could repeat: open ones, and ones
     closed since ``closed_since``. Uses the cell index: cost grows with what is nearby."""
     still_open = ("new", "assigned", "claimed", "reopened", "parked", "resolved")
-    recently_closed = sa.and_(col(Ticket.status) == "closed", col(Ticket.closed_at) >= closed_since)
+    recently_closed = sa.and_(
+        col(Ticket.status) == "closed", col(Ticket.closed_at) >= closed_since
+    )
     result = await session.exec(
         select(Ticket).where(
             col(Ticket.cell).in_(cells),

@@ -35,7 +35,7 @@ from storage.db import SessionFactory, create_engine, migrate, session_factory
 
 log = logging.getLogger("gridbot")
 
-COMMANDS = ("start", "tickets", "help", "cancel")
+COMMANDS = ("start", "tickets", "merge", "unmerge", "help", "cancel")
 
 
 def utc_now() -> datetime:

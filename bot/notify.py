@@ -283,3 +283,46 @@ class Notifier:
             session, **self.reply_in_group(ticket), locale=locale, ticket=ticket,
             text=self.t(key, locale, **extra, **self.fields(ticket, locale, station=station)),
         )
+
+    # --- repeats ------------------------------------------------------------------------
+
+    async def merged(self, session: AsyncSession, *, duplicate: Ticket, original: Ticket) -> None:
+        """In the repeat's thread: the original's number and state, and a way to split it out."""
+        locale = self.group_locale
+        await self.send(
+            session, **self.reply_in_group(duplicate), locale=locale, ticket=duplicate,
+            buttons=[[Button("button.split", "split")]],
+            text=self.t(
+                "repeat.merged", locale, **self.fields(original, locale),
+                reports=original.reports,
+            ),
+        )
+
+    async def ask_same_problem(
+        self, session: AsyncSession, *, ticket: Ticket, original: Ticket
+    ) -> None:
+        locale = self.group_locale
+        await self.send(
+            session, **self.reply_in_group(ticket), locale=locale, ticket=ticket,
+            buttons=[[Button("button.same", "same"), Button("button.different", "diff")]],
+            text=self.t(
+                "repeat.ask", locale, **self.fields(original, locale), new=ticket.id,
+            ),
+        )
+
+    async def to_followers(
+        self, session: AsyncSession, *, ticket: Ticket,
+        followers: Sequence[tuple[Person, Ticket]], key: str, **extra: Any,
+    ) -> None:
+        """Captains whose repeat was merged into ``ticket`` hear of its progress, in the
+        thread of their own report (or in private, if they started the bot)."""
+        for person, via in followers:
+            if person.private_chat_started:
+                where: dict[str, Any] = {"chat_id": person.telegram_id, "reply_to": None}
+                locale = person.language
+            else:
+                where, locale = self.reply_in_group(via), self.group_locale
+            await self.send(
+                session, **where, locale=locale, ticket=ticket,
+                text=self.t(key, locale, **extra, **self.fields(ticket, locale)),
+            )

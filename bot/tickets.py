@@ -12,15 +12,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import escape
 from math import ceil
+from typing import Any, Literal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import TicketsPage
+from bot.dedup import Sighting, Similarity, best_match, cell_of, cells_around
 from bot.deployment import Deployment
 from bot.intake import classify, looks_like_problem, parse_caption
 from bot.lifecycle import (
+    FINAL_STATUSES,
     TRANSITIONS,
     Action,
+    NotPermitted,
     Role,
     Status,
     TicketError,
@@ -32,10 +36,14 @@ from bot.notify import Button, Notifier
 from bot.photos import ImageInfo, PhotoError, PhotoStore, inspect_image, strip_metadata
 from bot.placing import Finding, Placer
 from storage import repo
-from storage.models import Person, Photo, Ticket, TicketEvent
+from storage.models import Person, Photo, Station, Ticket, TicketEvent, TicketFollower
 
 MAX_CAPTION = 1024  # Telegram's own caption limit; longer text is refused politely
 ADDRESS_WAIT = timedelta(hours=6)  # a bare address reply completes a report this recent
+# Merged reporters hear of these steps of the ticket they follow.
+FOLLOWERS_HEAR = frozenset(
+    {Action.CLAIM, Action.RESOLVE, Action.REJECT, Action.CONFIRM, Action.AUTO_CLOSE}
+)
 DESK_PAGE = 5  # tickets per /tickets page: fits a phone screen
 OPEN_FOR_CHIEF = (Status.ASSIGNED, Status.CLAIMED, Status.REOPENED, Status.PARKED)
 
@@ -426,6 +434,8 @@ class TicketService:
         note: str | None,
     ) -> None:
         """Who hears about each transition, and what they are asked next."""
+        if action in FOLLOWERS_HEAR:
+            await self._tell_followers(session, ticket=ticket)
         station = (
             await repo.get_station(session=session, key=ticket.station_key)
             if ticket.station_key
@@ -515,9 +525,11 @@ class TicketService:
             await self.notifier.ask_for_address(session, ticket=ticket, unknown=finding.span)
 
     async def _place(
-        self, session: AsyncSession, *, ticket: Ticket, place: Place, finding: Finding
+        self, session: AsyncSession, *, ticket: Ticket, place: Place, finding: Finding,
+        check_repeats: bool = True,
     ) -> None:
-        """Put a ticket on the map; inside (or next to) a grid it goes to that station's chief."""
+        """Put a ticket on the map; inside (or next to) a grid it goes to that station's chief,
+        unless it repeats an open ticket there."""
         address = place.address
         if place.how == "near":
             address = self.notifier.t("place.near", self.notifier.group_locale, address=address)
@@ -525,6 +537,7 @@ class TicketService:
         ticket.lat, ticket.lon = place.lat, place.lon
         ticket.location_source = place.source
         ticket.location_confidence = place.confidence
+        ticket.cell = cell_of(place.lat, place.lon)
         ticket.updated_at = self.clock()
         photos = await repo.photos_of(session=session, ticket_id=ticket.id or 0, kind="report")
         photo = photos[0] if photos else None
@@ -543,6 +556,13 @@ class TicketService:
             await self.notifier.acknowledged(session, ticket=ticket, station=None)
             return
         ticket.station_key = station.key
+        repeat = await self._find_repeat(session, ticket) if check_repeats else None
+        if repeat is not None and repeat.decision == "merge":
+            await self._merge(
+                session, duplicate=ticket, original=repeat.original, similarity=repeat.similarity,
+                actor=None, role=Role.SYSTEM,
+            )
+            return
         ticket.status = next_status(Status.NEW, Action.LOCATE, [Role.SYSTEM])
         category = self.deployment.category(ticket.category_key)
         ticket.due_at = ticket.created_at + category.sla
@@ -563,6 +583,14 @@ class TicketService:
             session, ticket=ticket, station=station, chief=chief, photo=photo, reporter=reporter
         )
         await self.notifier.acknowledged(session, ticket=ticket, station=station)
+        if repeat is not None:  # unsure: the reporter is asked whether it is the same problem
+            await self._event(
+                session, ticket=ticket, actor=None, role=Role.SYSTEM, action="repeat_asked",
+                before=Status(ticket.status), note=f"like #{repeat.original.id}: "
+                f"{repeat.similarity.explain()}",
+                details={"candidate": repeat.original.id, **repeat.similarity.as_dict()},
+            )
+            await self.notifier.ask_same_problem(session, ticket=ticket, original=repeat.original)
 
     async def _store_photo(
         self, session: AsyncSession, *, ticket: Ticket, photo: IncomingPhoto, info: ImageInfo,
@@ -594,6 +622,7 @@ class TicketService:
     async def _event(
         self, session: AsyncSession, *, ticket: Ticket, actor: Person | None, role: Role,
         action: str, before: Status | None, note: str | None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         await repo.add_event(
             session=session,
@@ -606,7 +635,193 @@ class TicketService:
                 from_status=before,
                 to_status=ticket.status,
                 note=note[:1024] if note else None,
+                details=details or {},
             ),
+        )
+
+    # --- repeats ----------------------------------------------------------------------------
+
+    async def _find_repeat(self, session: AsyncSession, ticket: Ticket) -> Repeat | None:
+        """The open (or recently closed) ticket nearby this report most likely repeats."""
+        if ticket.lat is None or ticket.lon is None:
+            return None
+        rules = self.deployment.dedup
+        nearby = await repo.nearby_tickets(
+            session=session,
+            cells=cells_around(ticket.lat, ticket.lon, rules.radius_m),
+            closed_since=self.clock() - rules.window,
+            exclude=ticket.id or 0,
+        )
+        if not nearby:
+            return None
+        keys = await repo.photo_keys(
+            session=session, ticket_ids=[t.id or 0 for t in nearby] + [ticket.id or 0]
+        )
+        found = best_match(
+            self._sighting(ticket, keys.get(ticket.id or 0, [])),
+            [(t, self._sighting(t, keys.get(t.id or 0, []))) for t in nearby],
+            radius_m=rules.radius_m, merge_above=rules.merge_above, ask_above=rules.ask_above,
+        )
+        if found is None:
+            return None
+        original, similarity, decision = found
+        if decision == "new":
+            return None
+        return Repeat(original=original, similarity=similarity, decision=decision)
+
+    @staticmethod
+    def _sighting(ticket: Ticket, photos: list[tuple[str, str, str | None]]) -> Sighting:
+        assert ticket.lat is not None and ticket.lon is not None
+        return Sighting(
+            lat=ticket.lat, lon=ticket.lon, address=ticket.address,
+            category=ticket.category_key, description=ticket.description,
+            phashes=tuple(p for _, _, p in photos if p),
+            sha256s=tuple(sha for _, sha, _ in photos),
+            file_unique_ids=tuple(unique for unique, _, _ in photos),
+            at=ticket.created_at,
+        )
+
+    async def _merge(
+        self, session: AsyncSession, *, duplicate: Ticket, original: Ticket,
+        similarity: Similarity | None, actor: Person | None, role: Role,
+    ) -> None:
+        """One problem, one ticket: the report follows the original, which counts one more."""
+        before = Status(duplicate.status)
+        duplicate.status = next_status(before, Action.MARK_DUPLICATE, [role])
+        duplicate.duplicate_of = original.id
+        duplicate.updated_at = original.updated_at = self.clock()
+        original.reports += 1
+        session.add_all([duplicate, original])
+        await repo.add_follower(
+            session=session,
+            follower=TicketFollower(
+                ticket_id=original.id or 0, person_id=duplicate.reporter_id,
+                via_ticket_id=duplicate.id or 0, created_at=self.clock(),
+            ),
+        )
+        details = similarity.as_dict() if similarity else {}
+        why = similarity.explain() if similarity else "by hand"
+        await self._event(
+            session, ticket=duplicate, actor=actor, role=role, action=Action.MARK_DUPLICATE,
+            before=before, note=f"into #{original.id}: {why}",
+            details={"into": original.id, **details},
+        )
+        await self._event(
+            session, ticket=original, actor=actor, role=role, action="merged_in",
+            before=Status(original.status), note=f"#{duplicate.id} ({original.reports} reports)",
+            details={"from": duplicate.id, **details},
+        )
+        station = await self._station(session, original)
+        if station is not None:
+            await self.notifier.to_chief(
+                session, ticket=original, station=station,
+                chief=await self._chief(session, station), key="chief.repeat",
+                reports=original.reports, repeat=duplicate.id,
+                said=escape(duplicate.description) or "—",
+            )
+        await self.notifier.merged(session, duplicate=duplicate, original=original)
+
+    async def split(self, session: AsyncSession, *, ticket_id: int, sender: Sender) -> Ticket:
+        """"不是同一问题": a merged report becomes a ticket of its own, placed as before."""
+        ticket, person, roles = await self._load(session, ticket_id=ticket_id, sender=sender)
+        if ticket.duplicate_of is not None and Role.CHIEF not in roles:
+            original = await repo.get_ticket(session=session, ticket_id=ticket.duplicate_of)
+            if original is not None:  # the original's chief may split what was merged into it
+                roles |= await self.roles_of(session, person, original) & {Role.CHIEF}
+        before = Status(ticket.status)
+        ticket.status = next_status(before, Action.SPLIT, roles)
+        original_id, ticket.duplicate_of = ticket.duplicate_of, None
+        if original_id is not None:
+            original = await repo.lock_ticket(session=session, ticket_id=original_id)
+            if original is not None:
+                original.reports = max(1, original.reports - 1)
+                session.add(original)
+                await self._event(
+                    session, ticket=original, actor=person, role=self._acting_role(
+                        before, Action.SPLIT, roles), action="split_out",
+                    before=Status(original.status), note=f"#{ticket.id} is a different problem",
+                )
+        await repo.remove_follower(session=session, via_ticket_id=ticket.id or 0)
+        await self._event(
+            session, ticket=ticket, actor=person,
+            role=self._acting_role(before, Action.SPLIT, roles), action=Action.SPLIT,
+            before=before, note=f"not the same problem as #{original_id}",
+        )
+        assert ticket.lat is not None and ticket.lon is not None
+        place = Place(
+            address=ticket.address or "", lat=ticket.lat, lon=ticket.lon,
+            station_key=ticket.station_key, source=ticket.location_source or "gazetteer",
+            confidence=ticket.location_confidence or 1.0,
+        )
+        await self._place(
+            session, ticket=ticket, place=place, finding=Finding(place), check_repeats=False
+        )
+        await self._commit(session)
+        return ticket
+
+    async def merge(
+        self, session: AsyncSession, *, ticket_id: int, into: int, sender: Sender
+    ) -> Ticket:
+        """Merge a ticket into another by hand: its reporter ("same problem") or a chief."""
+        if ticket_id == into:
+            raise NotARepeat("a ticket cannot repeat itself")
+        duplicate, person, roles = await self._load(session, ticket_id=ticket_id, sender=sender)
+        original = await repo.lock_ticket(session=session, ticket_id=into)
+        if original is None:
+            raise TicketNotFound(f"ticket {into}")
+        if Status(original.status) in FINAL_STATUSES:
+            raise NotARepeat(f"#{into} is {original.status}")
+        next_status(Status(duplicate.status), Action.MARK_DUPLICATE, roles)  # permission
+        role = self._acting_role(Status(duplicate.status), Action.MARK_DUPLICATE, roles)
+        await self._merge(
+            session, duplicate=duplicate, original=original, similarity=None, actor=person,
+            role=role,
+        )
+        await self._commit(session)
+        return original
+
+    async def same_problem(
+        self, session: AsyncSession, *, ticket_id: int, sender: Sender, same: bool
+    ) -> Ticket:
+        """The reporter's answer to "is this the same problem as #N?"."""
+        events = await repo.events_of(session=session, ticket_id=ticket_id)
+        asked = next((e for e in reversed(events) if e.action == "repeat_asked"), None)
+        answered = any(e.action in ("repeat_confirmed", "repeat_denied") for e in events)
+        if asked is None or answered:
+            raise NotARepeat("no open question about this ticket")
+        if same:
+            return await self.merge(
+                session, ticket_id=ticket_id, into=int(asked.details["candidate"]), sender=sender
+            )
+        ticket, person, roles = await self._load(session, ticket_id=ticket_id, sender=sender)
+        if Role.REPORTER not in roles:
+            raise NotPermitted(Action.MARK_DUPLICATE, roles)
+        await self._event(
+            session, ticket=ticket, actor=person, role=Role.REPORTER, action="repeat_denied",
+            before=Status(ticket.status), note=f"not the same as #{asked.details['candidate']}",
+        )
+        await self._commit(session)
+        return ticket
+
+    async def _tell_followers(self, session: AsyncSession, *, ticket: Ticket) -> None:
+        followers = []
+        for follower in await repo.followers_of(session=session, ticket_id=ticket.id or 0):
+            person = await repo.get_person(session=session, person_id=follower.person_id)
+            via = await repo.get_ticket(session=session, ticket_id=follower.via_ticket_id)
+            if person is not None and via is not None:
+                followers.append((person, via))
+        await self.notifier.to_followers(
+            session, ticket=ticket, followers=followers, key="repeat.progress"
+        )
+
+    async def _station(self, session: AsyncSession, ticket: Ticket) -> Station | None:
+        if ticket.station_key is None:
+            return None
+        return await repo.get_station(session=session, key=ticket.station_key)
+
+    async def _chief(self, session: AsyncSession, station: Station) -> Person | None:
+        return await repo.person_by_telegram_id(
+            session=session, telegram_id=station.chief_telegram_id
         )
 
     # --- the chief's desk -----------------------------------------------------------------
@@ -654,6 +869,17 @@ class TicketService:
 class DeskPage:
     text: str
     buttons: list[list[dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class Repeat:
+    original: Ticket
+    similarity: Similarity
+    decision: Literal["merge", "ask"]
+
+
+class NotARepeat(TicketError):
+    message_key = "error.not_a_repeat"
 
 
 class PhotoRefused(TicketError):

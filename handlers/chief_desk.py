@@ -6,7 +6,7 @@ from contextlib import suppress
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
@@ -130,6 +130,53 @@ async def turn_page(
     await query.answer()
 
 
+async def merge_command(
+    message: Message, command: CommandObject, session: AsyncSession, sender: Sender,
+    tickets: TicketService, locale: str,
+) -> None:
+    """/merge 12 7 — ticket 12 is the same problem as ticket 7."""
+    numbers = _numbers(command.args, 2)
+    if numbers is None:
+        await tickets.refuse(
+            session, chat_id=message.chat.id, reply_to=message.message_id,
+            key="chief.merge_usage", locale=locale,
+        )
+        return
+    ticket_id, into = numbers
+    original = await tickets.merge(session, ticket_id=ticket_id, into=into, sender=sender)
+    await tickets.refuse(
+        session, chat_id=message.chat.id, reply_to=message.message_id, key="chief.merged",
+        locale=locale, repeat=ticket_id, number=original.id, reports=original.reports,
+    )
+
+
+async def unmerge_command(
+    message: Message, command: CommandObject, session: AsyncSession, sender: Sender,
+    tickets: TicketService, locale: str,
+) -> None:
+    """/unmerge 12 — ticket 12 is a problem of its own after all."""
+    numbers = _numbers(command.args, 1)
+    if numbers is None:
+        await tickets.refuse(
+            session, chat_id=message.chat.id, reply_to=message.message_id,
+            key="chief.unmerge_usage", locale=locale,
+        )
+        return
+    ticket = await tickets.split(session, ticket_id=numbers[0], sender=sender)
+    await tickets.refuse(
+        session, chat_id=message.chat.id, reply_to=message.message_id, key="chief.unmerged",
+        locale=locale, number=ticket.id,
+    )
+
+
+def _numbers(args: str | None, count: int) -> list[int] | None:
+    """Ticket numbers typed after a command ("#12 7" or "12 7"), or None if not exactly so."""
+    parts = (args or "").replace("#", " ").split()
+    if len(parts) != count or not all(p.isdigit() and len(p) < 10 for p in parts):
+        return None
+    return [int(p) for p in parts]
+
+
 def router() -> Router:
     """A fresh router for one Dispatcher (routers cannot be shared)."""
     router = Router(name="chief_desk")
@@ -140,5 +187,7 @@ def router() -> Router:
     router.message.register(rejection_reason, Rejecting.reason, PrivateChat(), F.text)
     router.message.register(cancel, Command("cancel"), StateFilter("*"))
     router.message.register(list_tickets, Command("tickets"), PrivateChat())
+    router.message.register(merge_command, Command("merge"), PrivateChat())
+    router.message.register(unmerge_command, Command("unmerge"), PrivateChat())
     router.callback_query.register(turn_page, TicketsPage.filter())
     return router

@@ -65,6 +65,28 @@ async def comment(
     )
 
 
+async def split(
+    query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
+    tickets: TicketService, translator: Translator, locale: str,
+) -> None:
+    """"不是同一问题" under a merged report."""
+    ticket = await tickets.split(session, ticket_id=callback_data.ticket, sender=sender)
+    await query.answer(translator.get("callback.split", locale, number=ticket.id))
+
+
+async def same_or_not(
+    query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
+    tickets: TicketService, translator: Translator, locale: str,
+) -> None:
+    """The reporter's answer to "is this the same problem as #N?"."""
+    same = callback_data.action == "same"
+    ticket = await tickets.same_problem(
+        session, ticket_id=callback_data.ticket, sender=sender, same=same
+    )
+    key = "callback.merged" if same else "callback.kept"
+    await query.answer(translator.get(key, locale, number=ticket.id))
+
+
 def router() -> Router:
     """A fresh router for one Dispatcher (routers cannot be shared)."""
     router = Router(name="feedback")
@@ -72,4 +94,8 @@ def router() -> Router:
     router.callback_query.register(unsatisfied, TicketButton.filter(F.action == "nok"))
     router.callback_query.register(no_comment, TicketButton.filter(F.action == "skip"))
     router.message.register(comment, Disputing.comment, F.text)
+    router.callback_query.register(split, TicketButton.filter(F.action == "split"))
+    router.callback_query.register(
+        same_or_not, TicketButton.filter(F.action.in_({"same", "diff"}))
+    )
     return router

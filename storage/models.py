@@ -64,6 +64,9 @@ class Ticket(SQLModel, table=True):
         sa.UniqueConstraint("source_chat_id", "source_message_id", name="uq_ticket_source"),
         sa.UniqueConstraint("source_chat_id", "media_group_id", name="uq_ticket_album"),
         sa.Index("ix_ticket_station_status_due", "station_key", "status", "due_at"),
+        # Repeats are looked for among open or recently closed tickets in a few cells: the
+        # index keeps that O(nearby) however many old tickets a cell holds.
+        sa.Index("ix_ticket_cell_status", "cell", "status", "closed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -95,7 +98,7 @@ class Ticket(SQLModel, table=True):
     duplicate_of: int | None = Field(default=None, foreign_key="ticket.id")
     # how many captains reported this problem (merged repeats included)
     reports: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
-    cell: int | None = _big(default=None, index=True)  # spatial bucket for nearby look-ups
+    cell: int | None = _big(default=None)  # spatial bucket for nearby look-ups (bot.dedup)
 
 
 class TicketFollower(SQLModel, table=True):

@@ -183,9 +183,13 @@ async def test_markup_in_a_caption_is_shown_as_typed(world: World) -> None:
     assert (await world.ticket(1)).description == "<b>旱厕</b> & 化粪池 <script>alert(1)</script>"
 
 
-async def test_the_same_photo_posted_twice_is_two_messages_two_answers(world: World) -> None:
+async def test_the_same_photo_posted_again_is_answered_with_the_first_ticket(
+    world: World,
+) -> None:
     photo = make_jpeg(seed=15)
     await world.captain.send_photo(world.intake, photo, caption="汾阳路13号 旱厕堵了")
-    await world.captain.send_photo(world.intake, photo, caption="汾阳路13号 旱厕堵了")
-    await world.emulator.wait_for(world.intake, contains="#1")
-    await world.emulator.wait_for(world.intake, contains="#2")
+    await world.emulator.wait_for(world.intake, contains="已登记：工单 #1")
+    await world.captain2.send_photo(world.intake, photo, caption="汾阳路13号 厕所又堵了！")
+    again = await world.emulator.wait_for(world.intake, contains="已经有工单")
+    assert "#1" in again.body and "共 2 人反映" in again.body
+    assert [t.status for t in await world.tickets()] == [Status.ASSIGNED, Status.DUPLICATE]

@@ -36,11 +36,11 @@ def upgrade() -> None:
     op.add_column('ticket', sa.Column('reports', sa.Integer(), nullable=False,
                                       server_default='1'))
     op.add_column('ticket', sa.Column('cell', sa.BigInteger(), nullable=True))
-    op.create_index('ix_ticket_cell', 'ticket', ['cell'])
+    op.create_index('ix_ticket_cell_status', 'ticket', ['cell', 'status', 'closed_at'])
 
 
 def downgrade() -> None:
-    op.drop_index('ix_ticket_cell', 'ticket')
+    op.drop_index('ix_ticket_cell_status', 'ticket')
     with op.batch_alter_table('ticket', schema=None) as batch_op:
         batch_op.drop_column('cell')
         batch_op.drop_column('reports')

@@ -786,7 +786,9 @@ class TicketService:
         """The reporter's answer to "is this the same problem as #N?"."""
         events = await repo.events_of(session=session, ticket_id=ticket_id)
         asked = next((e for e in reversed(events) if e.action == "repeat_asked"), None)
-        answered = any(e.action in ("repeat_confirmed", "repeat_denied") for e in events)
+        answered = any(
+            e.action in ("repeat_denied", Action.MARK_DUPLICATE, Action.SPLIT) for e in events
+        )
         if asked is None or answered:
             raise NotARepeat("no open question about this ticket")
         if same:

@@ -195,7 +195,7 @@ def demo() -> None:
     configure_logging("WARNING", json_lines=False)
     console = _stdout()
     if not console.is_terminal:  # piped or captured: wide enough for the summary table
-        console = Console(highlight=False, soft_wrap=True, width=120)
+        console = Console(highlight=False, soft_wrap=True, width=140)
     raise typer.Exit(asyncio.run(run_demo(console)))
 
 

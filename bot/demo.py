@@ -7,12 +7,14 @@ played through the emulator's user API, and everything said is printed as a tran
 from __future__ import annotations
 
 import asyncio
+import io
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from PIL import Image, ImageEnhance
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
@@ -105,6 +107,13 @@ async def play_day(cast: Cast, console: Console) -> None:
     await step("with a location pin", console, said(fenyang, method="sendLocation"))
 
     await cast.li.send_photo(
+        intake, another_shot(sample_photo(1, "toilet")), caption="汾阳路13号旁边的旱厕又堵了"
+    )
+    merged = said(intake, contains="已经有工单")
+    await step("李大爷's photo of the same toilet is merged into #1", console, merged)
+    await step("张建国 hears it was reported again", console, said(fenyang, contains="又有人反映"))
+
+    await cast.li.send_photo(
         intake, sample_photo(2, "stair light"), caption="楼道灯坏了，晚上很黑"
     )
     ask = await step("李大爷 is asked where", console, said(intake, contains="缺地址"))
@@ -121,12 +130,13 @@ async def play_day(cast: Cast, console: Console) -> None:
         "outside every grid: the street office triages it", console,
         said(cast.office, contains="待分派"),
     )
-    await step("王阿姨 is told who handles it", console, said(intake, contains="#3"))
+    await step("王阿姨 is told who handles it", console, said(intake, contains="#4"))
 
     console.rule("上午：站长揭榜、处理 (chiefs claim and fix)")
     await fenyang.press(card, text="✋ 认领")
     desk = await step("张建国 claims #1", console, said(fenyang, contains="已认领"))
     await step("the group sees it claimed", console, said(intake, contains="认领"))
+    await step("李大爷 hears #1 is being handled", console, said(intake, contains="您反映的问题"))
     await fenyang.press(desk, text="✅ 已处理")
     asked = said(fenyang, contains="处理后的现场照片")
     await step("the bot asks for an after-photo", console, asked)
@@ -143,6 +153,18 @@ async def play_day(cast: Cast, console: Console) -> None:
     await step("刘秀兰 sees her open ticket", console, said(jinshui, contains="待办工单"))
 
 
+def another_shot(photo: bytes) -> bytes:
+    """The same scene as another captain's phone takes it: a little closer, other light."""
+    with Image.open(io.BytesIO(photo)) as image:
+        width, height = image.size
+        box = (width // 25, height // 25, width - width // 30, height - height // 30)
+        closer = image.crop(box)
+        closer = ImageEnhance.Brightness(closer.resize((800, 600))).enhance(1.1)
+        out = io.BytesIO()
+        closer.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
 async def summary(app: Gridbot, console: Console) -> Table:
     async with app.sessions() as session:
         tickets = await repo.all_tickets(session=session)
@@ -152,8 +174,8 @@ async def summary(app: Gridbot, console: Console) -> Table:
             person = await repo.get_person(session=session, person_id=ticket.reporter_id)
             names[ticket.reporter_id] = person.name if person else "?"
     table = Table(title="Tickets at the end of the day", title_style="bold")
-    for column in ("#", "address", "station", "status", "reporter", "claimed after",
-                   "resolved after", "rating"):
+    for column in ("#", "address", "station", "status", "reporter", "reports",
+                   "claimed after", "resolved after", "rating"):
         table.add_column(column)
     for ticket in tickets:
         station = app.deployment.station(ticket.station_key) if ticket.station_key else None
@@ -161,8 +183,9 @@ async def summary(app: Gridbot, console: Console) -> Table:
             str(ticket.id),
             ticket.address or "—",
             station.name if station else "street office",
-            ticket.status,
+            ticket.status + (f" → #{ticket.duplicate_of}" if ticket.duplicate_of else ""),
             names[ticket.reporter_id],
+            str(ticket.reports),
             _after(ticket.created_at, ticket.claimed_at),
             _after(ticket.created_at, ticket.resolved_at),
             ticket.rating or "—",

@@ -71,5 +71,6 @@ def test_the_demo_plays_the_whole_day() -> None:
     assert result.exit_code == 0, result.output
     for moment in ("王阿姨's report is registered", "李大爷 is asked where",
                    "李大爷's shared location is placed", "the street office triages it",
+                   "merged into #1", "李大爷 hears #1 is being handled",
                    "#1 is closed", "Tickets at the end of the day", "closed", "satisfied"):
         assert moment in result.output

@@ -661,6 +661,7 @@ class TicketService:
             self._sighting(ticket, keys.get(ticket.id or 0, [])),
             [(t, self._sighting(t, keys.get(t.id or 0, []))) for t in nearby],
             radius_m=rules.radius_m, merge_above=rules.merge_above, ask_above=rules.ask_above,
+            unknown_category=self.deployment.default_category,
         )
         if found is None:
             return None

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from bot.console import stderr, stdout
 from bot.deployment import Deployment, DeploymentError, format_duration, load_deployment
 from bot.settings import SettingsError, load_settings
 
@@ -30,13 +31,6 @@ def main() -> None:
     # A callback keeps gridbot a group of commands even while it has only one.
 
 
-def _stdout() -> Console:
-    # Built per call so the console follows sys.stdout (CliRunner and pipes swap it).
-    return Console(highlight=False, soft_wrap=True)
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def resolve_config_path(file: Path | None) -> Path:
@@ -47,10 +41,10 @@ def resolve_config_path(file: Path | None) -> Path:
         configured = load_settings().config
     except SettingsError as exc:
         for line in exc.lines:
-            _stderr().print(Text(line))
+            stderr().print(Text(line))
         raise typer.Exit(1) from None
     if configured is None:
-        _stderr().print(Text("no deployment file: pass FILE or set GRIDBOT_CONFIG"))
+        stderr().print(Text("no deployment file: pass FILE or set GRIDBOT_CONFIG"))
         raise typer.Exit(1)
     return configured
 
@@ -61,7 +55,7 @@ def deployment_or_exit(file: Path) -> Deployment:
     try:
         return load_deployment(file)
     except DeploymentError as exc:
-        console = _stderr()
+        console = stderr()
         for line in exc.lines():
             # Text, not markup: names and values from the file are printed verbatim.
             console.print(Text(line))
@@ -77,7 +71,7 @@ def check_config(
     """Check a deployment file and summarise it; exit 1 with one line per problem."""
     path = resolve_config_path(file)
     deployment = deployment_or_exit(path)
-    _print_summary(_stdout(), path, deployment)
+    _print_summary(stdout(), path, deployment)
 
 
 def _print_summary(console: Console, path: Path, deployment: Deployment) -> None:
@@ -173,10 +167,10 @@ def run(
         settings.require_token()
     except SettingsError as exc:
         for line in exc.lines:
-            _stderr().print(Text(line))
+            stderr().print(Text(line))
         raise typer.Exit(1) from None
     except MissingTokenError as exc:
-        _stderr().print(Text(str(exc)))
+        stderr().print(Text(str(exc)))
         raise typer.Exit(1) from None
     deployment = deployment_or_exit(resolve_config_path(file))
     configure_logging(settings.log_level)
@@ -193,7 +187,7 @@ def demo() -> None:
     from bot.demo import run_demo
 
     configure_logging("WARNING", json_lines=False)
-    console = _stdout()
+    console = stdout()
     if not console.is_terminal:  # piped or captured: wide enough for the summary table
         console = Console(highlight=False, soft_wrap=True, width=140)
     raise typer.Exit(asyncio.run(run_demo(console)))
@@ -217,7 +211,7 @@ def locate(
 
     deployment = deployment_or_exit(resolve_config_path(file))
     raise typer.Exit(
-        asyncio.run(explain(text, deployment, console=_stdout(), as_json=as_json, online=online))
+        asyncio.run(explain(text, deployment, console=stdout(), as_json=as_json, online=online))
     )
 
 

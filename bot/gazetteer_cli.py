@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
 
+from bot.console import stderr, stdout
 from bot.geocoding import GazetteerImport, import_gazetteer, rows_to_import
 from bot.locating import Gazetteer, GazetteerFormatError, GazetteerProblem
 from bot.settings import SettingsError, load_settings
@@ -29,13 +30,6 @@ app = typer.Typer(
 MAX_PROBLEMS_SHOWN = 50
 
 
-def _stdout() -> Console:
-    # Built per call so the console follows sys.stdout (CliRunner and pipes swap it).
-    return Console(highlight=False, soft_wrap=True)
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _database_url_or_exit() -> str:
@@ -43,7 +37,7 @@ def _database_url_or_exit() -> str:
         return load_settings().effective_database_url
     except SettingsError as exc:
         for line in exc.lines:
-            _stderr().print(Text(line))
+            stderr().print(Text(line))
         raise typer.Exit(1) from None
 
 
@@ -73,7 +67,7 @@ def import_command(
     """Replace the gazetteer in the database with FILE, in one transaction: the bot keeps the
     old one until the new one is complete. Bad rows are listed with their line numbers."""
     url = _database_url_or_exit()
-    out, err = _stdout(), _stderr()
+    out, err = stdout(), stderr()
     try:
         gazetteer = Gazetteer.from_csv(file)
     except GazetteerFormatError as exc:
@@ -133,7 +127,7 @@ def stats_command() -> None:
     """How many addresses and aliases the gazetteer holds, per station, and when imported."""
     url = _database_url_or_exit()
     stats = asyncio.run(_stats(url))
-    out = _stdout()
+    out = stdout()
     if stats.addresses == 0:
         out.print(
             Text(

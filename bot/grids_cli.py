@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from bot.console import stderr, stdout
 from bot.deployment import Deployment, read_grid
 from bot.grids import Area, GridReport, LocalMetres, Patch, check_grids
 
@@ -92,13 +93,6 @@ def main() -> None:
     """Station grids: check them against each other and the district, draw a map."""
 
 
-def _stdout() -> Console:
-    # Built per call so the console follows sys.stdout (CliRunner and pipes swap it).
-    return Console(highlight=False, soft_wrap=True)
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @app.command("check")
@@ -141,7 +135,7 @@ def check(
     areas: dict[str, Area] = {station.key: station.area.shape for station in deployment.stations}
     boundary = _boundary_or_exit(deployment)
     report = check_grids(areas, boundary=boundary, tolerance_m2=tolerance)
-    _print_report(_stdout(), path, deployment, report)
+    _print_report(stdout(), path, deployment, report)
     if map_path is not None:
         tickets: list[TicketDot] = []
         if tickets_db is not None:
@@ -166,10 +160,10 @@ def check(
                 font=font,
             )
         except OSError as exc:
-            _stderr().print(Text(f"cannot write the map to {map_path}: {exc.strerror or exc}"))
+            stderr().print(Text(f"cannot write the map to {map_path}: {exc.strerror or exc}"))
             raise typer.Exit(1) from None
         labels = "station keys and names" if font else "station keys (no Chinese font found)"
-        _stdout().print(
+        stdout().print(
             Text(
                 f"Map written to {map_path}: {len(areas)} grids, {labels}, {len(tickets)} tickets"
             )
@@ -185,7 +179,7 @@ def _boundary_or_exit(deployment: Deployment) -> Area | None:
     try:
         shape = read_grid(path, label=f"routing.boundary ({path})").shape
     except (OSError, ValueError) as exc:  # the loader read it a moment ago; it changed since
-        _stderr().print(Text(str(exc)))
+        stderr().print(Text(str(exc)))
         raise typer.Exit(1) from None
     if not isinstance(shape, Area):  # read_grid unions polygons, so this is a bug
         raise TypeError(f"routing.boundary read as {shape.geom_type}, not a polygon")
@@ -366,13 +360,13 @@ def _tickets_or_exit(url: str, *, since: datetime) -> list[TicketDot]:
     try:
         shown = make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
-        _stderr().print(Text("--tickets-db is not a database URL (e.g. sqlite+aiosqlite:///x.db)"))
+        stderr().print(Text("--tickets-db is not a database URL (e.g. sqlite+aiosqlite:///x.db)"))
         raise typer.Exit(1) from None
     try:
         return recent_tickets(url, since=since)
     except (SQLAlchemyError, OSError, ImportError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        _stderr().print(Text(f"cannot read tickets from {shown}: {reason}"))
+        stderr().print(Text(f"cannot read tickets from {shown}: {reason}"))
         raise typer.Exit(1) from None
 
 

@@ -146,7 +146,10 @@ def _photo_distances(judged: list[Judged]) -> dict[str, dict[str, float]]:
 
 def _spread(values: list[int]) -> dict[str, float]:
     ordered = sorted(values)
-    quartiles = statistics.quantiles(ordered, n=20, method="inclusive") if len(ordered) > 1 else ordered * 19
+    if len(ordered) > 1:
+        quartiles = statistics.quantiles(ordered, n=20, method="inclusive")
+    else:
+        quartiles = ordered * 19
     return {
         "n": len(ordered),
         "min": ordered[0],

@@ -14,7 +14,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
-from aiogram.types import BotCommand, Message
+from aiogram.types import BotCommand, Message, Update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.albums import AlbumCollector
@@ -72,7 +72,22 @@ class Gridbot:
         await self._check_privacy()
         await self._set_commands()
         self.sender.start()
+        await self.replay_unhandled()
         self.started.set()
+
+    async def replay_unhandled(self) -> int:
+        """Handle what an earlier run recorded but did not finish (it crashed, or was killed).
+
+        Telegram has already forgotten these updates (polling confirmed them), so the inbox
+        is the only copy; a ticket's source message is unique, so a replay never doubles one.
+        """
+        async with self.sessions() as session:
+            pending = await repo.unhandled_updates(session=session)
+        for row in pending:
+            log.warning("replaying update %s recorded at %s", row.update_id, row.received_at)
+            update = Update.model_validate(row.payload, context={"bot": self.bot})
+            await self.dp.feed_update(self.bot, update)
+        return len(pending)
 
     async def stop(self) -> None:
         await self.sender.stop()

@@ -294,6 +294,16 @@ async def mark_update_handled(
     )
 
 
+async def unhandled_updates(*, session: AsyncSession) -> list[ReceivedUpdate]:
+    """Updates recorded but never marked handled, oldest first."""
+    result = await session.exec(
+        select(ReceivedUpdate)
+        .where(col(ReceivedUpdate.handled_at).is_(None))
+        .order_by(col(ReceivedUpdate.update_id))
+    )
+    return list(result.all())
+
+
 async def update_handled(*, session: AsyncSession, update_id: int) -> bool:
     row = await session.get(ReceivedUpdate, update_id)
     return row is not None and row.handled_at is not None

@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -15,6 +15,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import BotCommand, Message, Update
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.albums import AlbumCollector
@@ -27,6 +28,7 @@ from bot.notify import Notifier
 from bot.outbox import OutboxSender
 from bot.photos import PhotoStore
 from bot.placing import Placer
+from bot.scheduler import ReminderTicker, scheduler_for
 from bot.settings import Settings
 from bot.tickets import TicketService
 from handlers import errors, get_routers
@@ -54,7 +56,10 @@ class Gridbot:
     sender: OutboxSender
     translator: Translator
     geocoders: GeocoderChain
+    ticker: ReminderTicker
+    reminder_tick: timedelta = timedelta(seconds=30)
     clock: Callable[[], datetime] = field(default=utc_now)
+    scheduler: AsyncIOScheduler | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
@@ -73,6 +78,9 @@ class Gridbot:
         await self._set_commands()
         self.sender.start()
         await self.replay_unhandled()
+        if self.reminder_tick:
+            self.scheduler = scheduler_for(self.ticker, every=self.reminder_tick)
+            self.scheduler.start()
         self.started.set()
 
     async def replay_unhandled(self) -> int:
@@ -90,6 +98,8 @@ class Gridbot:
         return len(pending)
 
     async def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
         await self.sender.stop()
         await self.geocoders.close()
         await self.bot.session.close()
@@ -141,7 +151,10 @@ def build(
     fsm_storage: BaseStorage | None = None,
     album_quiet: float = 1.0,
     sender_poll_interval: float = 1.0,
+    reminder_tick: timedelta = timedelta(seconds=30),
 ) -> Gridbot:
+    """Everything the bot needs, built once; ``reminder_tick`` 0 leaves the ticks to the
+    caller (tests move the clock and tick by hand)."""
     engine = create_engine(settings.effective_database_url)
     sessions = session_factory(engine)
     translator = Translator()
@@ -193,7 +206,11 @@ def build(
     app = Gridbot(
         settings=settings, deployment=deployment, engine=engine, sessions=sessions, bot=bot,
         dp=dp, tickets=tickets, sender=sender, translator=translator, geocoders=geocoders,
-        clock=clock,
+        ticker=ReminderTicker(
+            sessions=sessions, deployment=deployment, notifier=notifier, clock=clock,
+            wake_sender=sender.wake,
+        ),
+        reminder_tick=reminder_tick, clock=clock,
     )
     dp.startup.register(app.start)
     dp.shutdown.register(app.stop)

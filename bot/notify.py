@@ -326,3 +326,20 @@ class Notifier:
                 session, **where, locale=locale, ticket=ticket,
                 text=self.t(key, locale, **extra, **self.fields(ticket, locale)),
             )
+
+    async def escalation(
+        self, session: AsyncSession, *, ticket: Ticket, station: Station | None
+    ) -> None:
+        """督办: the street office hears of a ticket that is overdue or reminded in vain."""
+        locale = self.group_locale
+        overdue = ""
+        if ticket.due_at is not None and self.clock() > ticket.due_at:
+            hours = (self.clock() - ticket.due_at).total_seconds() / 3600
+            overdue = self.t("office.overdue", locale, hours=f"{hours:.1f}")
+        await self.send(
+            session, chat_id=self.deployment.street_office.chat_id, locale=locale, ticket=ticket,
+            text=self.t(
+                "office.escalation", locale, overdue=overdue, reminders=ticket.reminders_sent,
+                **self.fields(ticket, locale, station=station),
+            ),
+        )

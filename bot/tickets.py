@@ -35,11 +35,13 @@ from bot.locating import Place
 from bot.notify import Button, Notifier
 from bot.photos import ImageInfo, PhotoError, PhotoStore, inspect_image, strip_metadata
 from bot.placing import Finding, Placer
+from bot.reminders import first_reminder_at
 from storage import repo
 from storage.models import Person, Photo, Station, Ticket, TicketEvent, TicketFollower
 
 MAX_CAPTION = 1024  # Telegram's own caption limit; longer text is refused politely
 ADDRESS_WAIT = timedelta(hours=6)  # a bare address reply completes a report this recent
+REMINDED = frozenset({Status.ASSIGNED, Status.CLAIMED, Status.REOPENED})
 # Merged reporters hear of these steps of the ticket they follow.
 FOLLOWERS_HEAR = frozenset(
     {Action.CLAIM, Action.RESOLVE, Action.REJECT, Action.CONFIRM, Action.AUTO_CLOSE}
@@ -413,6 +415,7 @@ class TicketService:
             ticket.rating = "unsatisfied"
         if action is Action.REJECT:
             ticket.closed_at = now
+        self._schedule_reminders(ticket, before=before, now=now)
         session.add(ticket)
         await self._event(
             session, ticket=ticket, actor=person, role=role, action=action, before=before,
@@ -566,6 +569,7 @@ class TicketService:
         ticket.status = next_status(Status.NEW, Action.LOCATE, [Role.SYSTEM])
         category = self.deployment.category(ticket.category_key)
         ticket.due_at = ticket.created_at + category.sla
+        self._schedule_reminders(ticket, before=Status.NEW, now=self.clock())
         session.add(ticket)
         how = f"{place.source}/{place.how} {place.confidence:.2f}"
         if finding.routed == "nearest":
@@ -690,6 +694,7 @@ class TicketService:
         before = Status(duplicate.status)
         duplicate.status = next_status(before, Action.MARK_DUPLICATE, [role])
         duplicate.duplicate_of = original.id
+        duplicate.next_reminder_at = None  # the original's chief is reminded, once
         duplicate.updated_at = original.updated_at = self.clock()
         original.reports += 1
         session.add_all([duplicate, original])
@@ -805,6 +810,18 @@ class TicketService:
         )
         await self._commit(session)
         return ticket
+
+    def _schedule_reminders(self, ticket: Ticket, *, before: Status, now: datetime) -> None:
+        """Reminders start when a chief gets a ticket (again), and stop when it leaves them."""
+        after = Status(ticket.status)
+        if after in (Status.ASSIGNED, Status.REOPENED) and after is not before:
+            ticket.reminders_sent = 0
+            ticket.next_reminder_at = first_reminder_at(
+                created=now, policy=self.deployment.reminders, zone=self.deployment.zone,
+                due=ticket.due_at,
+            )
+        elif after not in REMINDED:
+            ticket.next_reminder_at = None
 
     async def _tell_followers(self, session: AsyncSession, *, ticket: Ticket) -> None:
         followers = []

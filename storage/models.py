@@ -98,6 +98,11 @@ class Ticket(SQLModel, table=True):
     duplicate_of: int | None = Field(default=None, foreign_key="ticket.id")
     # how many captains reported this problem (merged repeats included)
     reports: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # Reminders: the database, not the scheduler, knows what is due (see bot.scheduler).
+    next_reminder_at: datetime | None = _when(default=None, index=True)
+    reminders_sent: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    escalated_at: datetime | None = _when(default=None)
+    expected_by: datetime | None = _when(default=None)  # "处理中": the chief's expected date
     cell: int | None = _big(default=None)  # spatial bucket for nearby look-ups (bot.dedup)
 
 

@@ -481,3 +481,39 @@ async def followers_of(*, session: AsyncSession, ticket_id: int) -> list[TicketF
         )
     )
     return list(result.all())
+
+
+# --- reminders ------------------------------------------------------------------------------
+
+
+async def claim_due_reminders(
+    *, session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+) -> list[Ticket]:
+    """Tickets whose next reminder is due, claimed atomically for this transaction.
+
+    One UPDATE … RETURNING moves their time to ``lease_until`` (so another scheduler, or a
+    later tick after a crash, skips them); on PostgreSQL the candidates are also locked with
+    SKIP LOCKED so two schedulers never wait on each other. Cost: O(due), by the index.
+    """
+    due = (
+        select(Ticket.id)
+        .where(col(Ticket.next_reminder_at) <= now)
+        .order_by(col(Ticket.next_reminder_at))
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    claimed = await session.exec(  # type: ignore[call-overload]
+        sa.update(Ticket)
+        .where(col(Ticket.id).in_(due.scalar_subquery()), col(Ticket.next_reminder_at) <= now)
+        .values(next_reminder_at=lease_until)
+        .returning(col(Ticket.id))
+    )
+    ids = [row[0] for row in claimed.all()]
+    if not ids:
+        return []
+    result = await session.exec(
+        select(Ticket).where(col(Ticket.id).in_(ids)).order_by(col(Ticket.id))
+        .execution_options(populate_existing=True)
+    )
+    return list(result.all())

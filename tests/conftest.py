@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +202,8 @@ async def running_world(
             database_url=database_url,
         )
         app = build(
-            settings, deployment, clock=clock, album_quiet=0.3, sender_poll_interval=0.1
+            settings, deployment, clock=clock, album_quiet=0.3, sender_poll_interval=0.1,
+            reminder_tick=timedelta(0),  # tests move the clock and tick by hand
         )
         polling = asyncio.create_task(
             app.dp.start_polling(app.bot, handle_signals=False, polling_timeout=1)

@@ -1,0 +1,113 @@
+"""Reminders and escalation (督办): a tick claims the tickets that are due and acts on them.
+
+The database is the source of truth for what is due (`ticket.next_reminder_at`); APScheduler
+only calls `tick` at an interval. Claiming is one atomic UPDATE, and the reminders go to the
+outbox in the same transaction, so a crash or a second scheduler never loses or doubles one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.deployment import Deployment
+from bot.lifecycle import Role, Status
+from bot.notify import Button, Notifier
+from bot.reminders import plan
+from storage import repo
+from storage.db import SessionFactory
+from storage.models import Ticket, TicketEvent
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)  # a claimed ticket a crashed tick did not finish is retried then
+BATCH = 500
+
+
+class ReminderTicker:
+    def __init__(
+        self,
+        *,
+        sessions: SessionFactory,
+        deployment: Deployment,
+        notifier: Notifier,
+        clock: Callable[[], datetime],
+        wake_sender: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.sessions = sessions
+        self.deployment = deployment
+        self.notifier = notifier
+        self.clock = clock
+        self.wake_sender = wake_sender
+
+    async def tick(self) -> int:
+        """Act on every due ticket; returns how many reminders and escalations were written."""
+        written = 0
+        while True:
+            async with self.sessions() as session:
+                now = self.clock()
+                due = await repo.claim_due_reminders(
+                    session=session, now=now, lease_until=now + LEASE, limit=BATCH
+                )
+                for ticket in due:
+                    written += await self._act(session, ticket, now)
+                await session.commit()
+            if written:
+                self.wake_sender()
+            if len(due) < BATCH:
+                return written
+
+    async def _act(self, session: AsyncSession, ticket: Ticket, now: datetime) -> int:
+        decision = plan(
+            now=now, status=Status(ticket.status), due=ticket.due_at,
+            reminders_sent=ticket.reminders_sent, escalated=ticket.escalated_at is not None,
+            expected_by=ticket.expected_by, policy=self.deployment.reminders,
+            zone=self.deployment.zone,
+        )
+        ticket.next_reminder_at = decision.next_at
+        written = 0
+        station = (
+            await repo.get_station(session=session, key=ticket.station_key)
+            if ticket.station_key else None
+        )
+        if decision.remind and station is not None:
+            ticket.reminders_sent += 1
+            chief = await repo.person_by_telegram_id(
+                session=session, telegram_id=station.chief_telegram_id
+            )
+            buttons = (
+                [[Button("button.claim", "claim"), Button("button.reject", "reject")]]
+                if Status(ticket.status) is Status.ASSIGNED
+                else [[Button("button.resolve", "resolve"), Button("button.reject", "reject")]]
+            )
+            await self.notifier.to_chief(
+                session, ticket=ticket, station=station, chief=chief, key="reminder.chief",
+                buttons=buttons, count=ticket.reminders_sent,
+            )
+            written += 1
+        if decision.escalate:
+            ticket.escalated_at = now
+            await self.notifier.escalation(session, ticket=ticket, station=station)
+            written += 1
+        session.add(ticket)
+        if written:
+            session.add(TicketEvent(
+                ticket_id=ticket.id or 0, at=now, role=Role.SYSTEM,
+                action="escalate" if decision.escalate else "remind",
+                from_status=ticket.status, to_status=ticket.status, note=decision.reason,
+            ))
+        return written
+
+
+def scheduler_for(ticker: ReminderTicker, *, every: timedelta) -> AsyncIOScheduler:
+    """One fixed job with a stable id; started inside the running loop (dp.startup)."""
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(
+        ticker.tick, "interval", seconds=every.total_seconds(), id="reminder-tick",
+        replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=300,
+    )
+    return scheduler

@@ -1,0 +1,69 @@
+"""End to end with a moved clock: the chief is reminded, the office told (督办), never twice."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from conftest import World
+from factories import make_jpeg
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MORNING = datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI)  # a Monday, 09:00 in the district
+
+
+async def reported_at(world: World, moment: datetime) -> None:
+    world.clock.set(moment)
+    await world.captain.send_photo(world.intake, make_jpeg(seed=1), caption="汾阳路13号 旱厕堵了")
+    await world.emulator.wait_for(world.intake, contains="#1")
+    await world.emulator.wait_for(world.chiefs["fenyang"], method="sendPhoto")
+    await world.settle()
+
+
+def reminders(world: World) -> list[str]:
+    return [m.body for m in world.emulator.sent
+            if m.chat_id == world.chiefs["fenyang"].id and "提醒" in m.body]
+
+
+async def tick_at(world: World, moment: datetime) -> int:
+    world.clock.set(moment)
+    written = await world.app.ticker.tick()
+    await world.settle()
+    return written
+
+
+async def test_reminders_follow_the_cadence_and_escalate_once(world: World) -> None:
+    await reported_at(world, MORNING)
+    assert await tick_at(world, MORNING + timedelta(hours=1)) == 0  # first_after is 2h
+    assert await tick_at(world, MORNING + timedelta(hours=2, minutes=1)) == 1
+    assert await tick_at(world, MORNING + timedelta(hours=2, minutes=2)) == 0  # never twice
+    assert len(reminders(world)) == 1 and "第 1 次" in reminders(world)[0]
+    await tick_at(world, MORNING + timedelta(hours=6, minutes=2))
+    await tick_at(world, MORNING + timedelta(hours=10, minutes=2))  # 19:02, the 3rd
+    assert len(reminders(world)) == 3
+    assert world.said_in(world.office) == []
+    # 23:02 is inside quiet hours (22:00-08:00): nothing until the morning...
+    assert await tick_at(world, MORNING + timedelta(hours=14, minutes=2)) == 0
+    # ...when, three reminders having gone unanswered, the street office is told
+    assert await tick_at(world, MORNING + timedelta(hours=23, minutes=1)) >= 1  # 08:01
+    [escalation] = world.said_in(world.office)
+    assert "督办" in escalation and "#1" in escalation and "已提醒站长 4 次" in escalation
+    # the deadline (24h) passes at 09:00: still only one escalation
+    await tick_at(world, MORNING + timedelta(hours=25))
+    assert len(world.said_in(world.office)) == 1
+
+
+async def test_reminders_stop_when_the_ticket_is_resolved(world: World) -> None:
+    await reported_at(world, MORNING)
+    chief = world.chiefs["fenyang"]
+    [card] = [m for m in world.emulator.sent if m.chat_id == chief.id and m.method == "sendPhoto"]
+    await chief.press(card, text="✋ 认领")
+    desk = await world.emulator.wait_for(chief, contains="已认领")
+    await chief.press(desk, text="✅ 已处理")
+    await world.emulator.wait_for(chief, contains="处理后的现场照片")
+    await chief.send_photo(chief, make_jpeg(seed=2), caption="已疏通")
+    await world.emulator.wait_for(chief, contains="等待报告人确认")
+    assert await tick_at(world, MORNING + timedelta(days=3)) == 0
+    assert reminders(world) == []
+    ticket = await world.ticket(1)
+    assert ticket.next_reminder_at is None

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from bot.scheduler import ReminderTicker
+from storage.db import create_engine, session_factory
 
 from conftest import World
 from factories import make_jpeg
@@ -67,3 +71,26 @@ async def test_reminders_stop_when_the_ticket_is_resolved(world: World) -> None:
     assert reminders(world) == []
     ticket = await world.ticket(1)
     assert ticket.next_reminder_at is None
+
+
+async def test_two_schedulers_on_one_database_send_each_reminder_once(world: World) -> None:
+    world.clock.set(MORNING)
+    for n in range(1, 7):
+        await world.captain.send_photo(
+            world.intake, make_jpeg(seed=n), caption=f"汾阳路{n}号 路灯不亮"
+        )
+        await world.emulator.wait_for(world.intake, contains=f"#{n}")
+    await world.settle()
+    other_engine = create_engine(world.app.settings.effective_database_url)
+    other = ReminderTicker(
+        sessions=session_factory(other_engine), deployment=world.app.deployment,
+        notifier=world.app.tickets.notifier, clock=world.clock,
+    )
+    world.clock.set(MORNING + timedelta(hours=2, minutes=1))
+    try:
+        written = await asyncio.gather(world.app.ticker.tick(), other.tick())
+    finally:
+        await other_engine.dispose()
+    await world.settle()
+    assert sum(written) == 6
+    assert len(reminders(world)) == 6

@@ -34,6 +34,13 @@ class Button:
 LIGHT_MARK = {Light.GREEN: "🟢", Light.YELLOW: "🟡", Light.RED: "🔴"}
 
 
+def desk_buttons(ticket: Ticket) -> list[list[Button]]:
+    """What a chief can do next with a ticket on their desk."""
+    if Status(ticket.status) is Status.ASSIGNED:
+        return [[Button("button.claim", "claim"), Button("button.reject", "reject")]]
+    return [[Button("button.resolve", "resolve"), Button("button.reject", "reject")]]
+
+
 class Notifier:
     """Writes the messages a change causes into the outbox of the same transaction."""
 
@@ -218,10 +225,7 @@ class Notifier:
             key, locale, reporter=escape(reporter.name), **extra,
             **self.fields(ticket, locale, station=station),
         )
-        if Status(ticket.status) is Status.ASSIGNED:
-            buttons = [[Button("button.claim", "claim"), Button("button.reject", "reject")]]
-        else:
-            buttons = [[Button("button.resolve", "resolve"), Button("button.reject", "reject")]]
+        buttons = desk_buttons(ticket)
         await self.send(
             session, chat_id=station.chief_telegram_id, locale=locale, ticket=ticket, text=text,
             buttons=buttons, photo=photo,

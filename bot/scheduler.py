@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deployment import Deployment
 from bot.lifecycle import Role, Status
-from bot.notify import Button, Notifier
+from bot.notify import Notifier, desk_buttons
 from bot.reminders import plan
 from storage import repo
 from storage.db import SessionFactory
@@ -79,14 +79,9 @@ class ReminderTicker:
             chief = await repo.person_by_telegram_id(
                 session=session, telegram_id=station.chief_telegram_id
             )
-            buttons = (
-                [[Button("button.claim", "claim"), Button("button.reject", "reject")]]
-                if Status(ticket.status) is Status.ASSIGNED
-                else [[Button("button.resolve", "resolve"), Button("button.reject", "reject")]]
-            )
             await self.notifier.to_chief(
                 session, ticket=ticket, station=station, chief=chief, key="reminder.chief",
-                buttons=buttons, count=ticket.reminders_sent,
+                buttons=desk_buttons(ticket), count=ticket.reminders_sent,
             )
             written += 1
         if decision.escalate:

@@ -32,7 +32,7 @@ from bot.lifecycle import (
     next_status,
 )
 from bot.locating import Place
-from bot.notify import Button, Notifier
+from bot.notify import Button, Notifier, desk_buttons
 from bot.photos import ImageInfo, PhotoError, PhotoStore, inspect_image, strip_metadata
 from bot.placing import Finding, Placer
 from bot.reminders import first_reminder_at
@@ -459,7 +459,7 @@ class TicketService:
         if action is Action.CLAIM and station:
             await self.notifier.to_chief(
                 session, ticket=ticket, station=station, chief=chief, key="chief.claimed",
-                buttons=[[Button("button.resolve", "resolve"), Button("button.reject", "reject")]],
+                buttons=desk_buttons(ticket),
             )
             await self.notifier.in_group(
                 session, ticket=ticket, key="group.claimed", station=station

@@ -337,15 +337,6 @@ class TicketService:
         person = await self.person(session, sender)
         return ticket, person, await self.roles_of(session, person, ticket)
 
-    async def check(
-        self, session: AsyncSession, *, ticket_id: int, sender: Sender, action: Action
-    ) -> Ticket:
-        """Raise unless this person may take this action now; used before asking for input."""
-        ticket, _, roles = await self._load(session, ticket_id=ticket_id, sender=sender)
-        next_status(Status(ticket.status), action, roles)
-        await session.rollback()
-        return ticket
-
     async def prompt(
         self, session: AsyncSession, *, ticket_id: int, sender: Sender, action: Action,
         chat_id: int, reply_to: int | None = None,

@@ -209,9 +209,6 @@ async def events_of(*, session: AsyncSession, ticket_id: int) -> list[TicketEven
     return list(result.all())
 
 
-async def count_tickets(*, session: AsyncSession) -> int:
-    return int((await session.exec(select(func.count()).select_from(Ticket))).one())
-
 
 async def all_tickets(*, session: AsyncSession) -> list[Ticket]:
     return list((await session.exec(select(Ticket).order_by(col(Ticket.id)))).all())
@@ -303,10 +300,6 @@ async def unhandled_updates(*, session: AsyncSession) -> list[ReceivedUpdate]:
     )
     return list(result.all())
 
-
-async def update_handled(*, session: AsyncSession, update_id: int) -> bool:
-    row = await session.get(ReceivedUpdate, update_id)
-    return row is not None and row.handled_at is not None
 
 
 # --- gazetteer and geocode cache ------------------------------------------------------------

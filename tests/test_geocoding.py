@@ -413,7 +413,9 @@ async def test_an_unreachable_provider_is_a_failure(
 async def test_requests_to_a_provider_are_spaced_by_min_interval_whoever_asks(
     sessions: SessionFactory, fake: FakeGeocoder, clock: Clock
 ) -> None:
-    interval = 0.05
+    # Long enough that delivery jitter on a loaded 2-core CI machine (seen: 8 ms) stays small
+    # beside it: the limiter's own slots are exact, the server's arrival times are not.
+    interval = 0.2
     provider = nominatim(fake, clock, min_interval=interval)
     async with chain(sessions, clock, provider) as geocoder:
         # Five reports at once, different addresses, plus a reverse lookup for a chief.
@@ -425,9 +427,9 @@ async def test_requests_to_a_provider_are_spaced_by_min_interval_whoever_asks(
     assert len(stamps) == 6
     gaps = [later - earlier for earlier, later in zip(stamps, stamps[1:], strict=False)]
     # The limiter spaces its slots by `interval` on this same clock (time.perf_counter); the
-    # server sees them a little later, so allow a few milliseconds of delivery jitter.
-    assert min(gaps) >= interval - 0.005
-    assert stamps[-1] - stamps[0] >= 5 * interval - 0.005
+    # server sees them a little later, so allow some delivery jitter.
+    assert min(gaps) >= interval - 0.05
+    assert stamps[-1] - stamps[0] >= 5 * interval - 0.05
 
 
 # --- reverse --------------------------------------------------------------------------------

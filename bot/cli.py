@@ -8,14 +8,9 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from bot.console import stderr, stdout
+from bot.console import ConfigFile, stderr, stdout
 from bot.deployment import Deployment, DeploymentError, format_duration, load_deployment
 from bot.settings import SettingsError, load_settings
-
-ConfigFile = Annotated[
-    Path | None,
-    typer.Argument(help="Deployment YAML file (default: $GRIDBOT_CONFIG).", show_default=False),
-]
 
 app = typer.Typer(
     name="gridbot",

@@ -1,7 +1,16 @@
-"""The consoles the command line prints to: built per call, so they follow sys.stdout/stderr
-(typer's CliRunner and shell pipes swap them)."""
+"""What every gridbot command shares: the consoles it prints to (built per call, so they follow
+sys.stdout/stderr, which typer's CliRunner and shell pipes swap) and the deployment argument."""
 
+from pathlib import Path
+from typing import Annotated
+
+import typer
 from rich.console import Console
+
+ConfigFile = Annotated[
+    Path | None,
+    typer.Argument(help="Deployment YAML file (default: $GRIDBOT_CONFIG).", show_default=False),
+]
 
 
 def stdout() -> Console:

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from bot.console import stderr, stdout
+from bot.console import ConfigFile, stderr, stdout
 from bot.deployment import Deployment, read_grid
 from bot.grids import Area, GridReport, LocalMetres, Patch, check_grids
 
@@ -25,12 +25,6 @@ if TYPE_CHECKING:  # matplotlib is imported only when a map is drawn: it is slow
     from shapely.geometry import Point
 
 __all__ = ["CJKFont", "TicketDot", "app", "draw_map", "find_cjk_font", "recent_tickets"]
-
-# As in bot.cli, which is imported only inside the command: bot.cli may mount this app.
-ConfigFile = Annotated[
-    Path | None,
-    typer.Argument(help="Deployment YAML file (default: $GRIDBOT_CONFIG).", show_default=False),
-]
 
 app = typer.Typer(
     name="grids",

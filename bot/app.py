@@ -167,11 +167,12 @@ def build(
         bot=bot, sessions=sessions, photo_store=photo_store, clock=clock,
         poll_interval=sender_poll_interval,
     )
+    grids = Grids.of(deployment)  # one routing index, shared by placing and geocoding
     geocoders = GeocoderChain.from_deployment(
-        deployment, sessions=sessions, clock=clock, city=deployment.geocoding.city
+        deployment, sessions=sessions, clock=clock, city=deployment.geocoding.city, grids=grids
     )
     placer = Placer(
-        grids=Grids({s.key: s.area.shape for s in deployment.stations}),
+        grids=grids,
         geocoders=geocoders,
         nearest_within_m=deployment.routing.nearest_station_within_m,
         min_confidence=deployment.geocoding.min_confidence,

@@ -660,10 +660,11 @@ class GeocoderChain:
         environ: Mapping[str, str] | None = None,
         city: str | None = None,
         reach_m: float = DISTRICT_REACH_M,
+        grids: Grids | None = None,
     ) -> GeocoderChain:
         """The chain the deployment file's `geocoding` section describes. `city` (e.g. "青岛市")
         narrows Baidu's search; API keys are read from `environ` (default: os.environ)."""
-        grids = Grids({station.key: station.area.shape for station in deployment.stations})
+        grids = grids or Grids.of(deployment)
         outlines = [grids.outline(key) for key in grids.keys]
         if deployment.routing.boundary is not None:
             outlines.append(

@@ -17,7 +17,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 from shapely.strtree import STRtree
 
-from bot.deployment import read_grid
+from bot.deployment import Deployment, read_grid
 
 __all__ = [
     "Area",
@@ -124,6 +124,11 @@ class Grids:
             except ValueError as error:
                 raise GridError(str(error)) from None
         return cls(areas)
+
+    @classmethod
+    def of(cls, deployment: Deployment) -> Grids:
+        """The stations' grids as the deployment file loaded them (no second read)."""
+        return cls({station.key: station.area.shape for station in deployment.stations})
 
     @property
     def keys(self) -> tuple[str, ...]:

@@ -36,7 +36,7 @@ async def explain(
             city=deployment.geocoding.city,
         )
     placer = Placer(
-        grids=Grids({s.key: s.area.shape for s in deployment.stations}),
+        grids=Grids.of(deployment),
         geocoders=geocoders,
         nearest_within_m=deployment.routing.nearest_station_within_m,
         min_confidence=deployment.geocoding.min_confidence,

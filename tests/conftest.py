@@ -140,16 +140,20 @@ class World:
         """Everything the bot has said in a chat so far (texts and captions)."""
         return [m.body for m in self.emulator.sent if m.chat_id == chat.id]
 
-    async def settle(self) -> None:
-        """Every update taken and handled, and every due outbox message dealt with."""
+    async def settle(self, *, deferred_too: bool = False) -> None:
+        """Every update taken and handled, and every due outbox message dealt with; with
+        ``deferred_too``, also those a 429 put off (their time comes on the real clock)."""
         for _ in range(500):
             await self.emulator.wait_until_idle()
-            if await self._quiet():
+            if await self._quiet() and not (deferred_too and await self._deferred()):
                 return
             self.app.sender.wake()
             await asyncio.wait_for(self.app.sender.idle.wait(), timeout=10)
             await asyncio.sleep(0.01)  # let a handler that is mid-way reach its commit
         raise AssertionError("the bot did not settle")
+
+    async def _deferred(self) -> bool:
+        return any(m.status == "pending" for m in await self.outbox())
 
     async def _quiet(self) -> bool:
         if self.emulator.pending_updates():

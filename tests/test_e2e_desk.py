@@ -153,7 +153,7 @@ async def test_a_429_delays_but_loses_nothing(world: World) -> None:
     await world.captain.send_photo(world.intake, make_jpeg(seed=3), caption="汾阳路13号 旱厕堵了")
     ack = await world.emulator.wait_for(world.intake, contains="#1", timeout=10)
     assert "汾阳路社区工作站" in ack.body
-    await world.settle()
+    await world.settle(deferred_too=True)
     outbox = await world.outbox()
     assert all(m.status == "sent" for m in outbox)
     [ack_row] = [m for m in outbox if m.chat_id == world.intake.id]

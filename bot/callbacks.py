@@ -8,8 +8,15 @@ from aiogram.filters.callback_data import CallbackData
 class TicketButton(CallbackData, prefix="t"):
     """A button acting on one ticket: ``t:<action>:<ticket id>``."""
 
-    action: str  # claim | resolve | reject | ok | nok | skip
+    action: str  # claim | resolve | reject | progress | ok | nok | skip
     ticket: int
+
+
+class ExpectedDay(CallbackData, prefix="x"):
+    """A quick pick under "#12 预计哪天处理好？": done within ``days`` days from today."""
+
+    ticket: int
+    days: int
 
 
 class TicketsPage(CallbackData, prefix="p"):

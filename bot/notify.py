@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from html import escape
 from typing import Any, Protocol
 
+from babel.dates import format_skeleton
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import TicketButton
+from bot.callbacks import ExpectedDay, TicketButton
 from bot.deployment import Deployment
 from bot.lifecycle import Light, Status, deadline_light
+from bot.reminders import REMINDED_STATUSES
 from storage import repo
 from storage.models import OutboxMessage, Person, Photo, Station, Ticket
 
@@ -32,13 +34,24 @@ class Button:
 
 
 LIGHT_MARK = {Light.GREEN: "🟢", Light.YELLOW: "🟡", Light.RED: "🔴"}
+# The answers offered to "#12 预计哪天处理好？": (button, days from today).
+QUICK_PICKS = (
+    (("button.today", 0), ("button.tomorrow", 1)),
+    (("button.day_after_tomorrow", 2), ("button.within_a_week", 7)),
+)
 
 
-def desk_buttons(ticket: Ticket) -> list[list[Button]]:
-    """What a chief can do next with a ticket on their desk."""
-    if Status(ticket.status) is Status.ASSIGNED:
-        return [[Button("button.claim", "claim"), Button("button.reject", "reject")]]
-    return [[Button("button.resolve", "resolve"), Button("button.reject", "reject")]]
+def desk_buttons(ticket: Ticket, *, in_progress: bool = True) -> list[list[Button]]:
+    """What a chief can do next with a ticket on their desk: with ``in_progress``, also
+    "⏳ 处理中" (say which day it will be done) while the chief owes work on it."""
+    status = Status(ticket.status)
+    if status is Status.ASSIGNED:
+        rows = [[Button("button.claim", "claim"), Button("button.reject", "reject")]]
+    else:
+        rows = [[Button("button.resolve", "resolve"), Button("button.reject", "reject")]]
+    if in_progress and status in REMINDED_STATUSES:
+        rows.append([Button("button.in_progress", "progress")])
+    return rows
 
 
 class Notifier:
@@ -169,6 +182,11 @@ class Notifier:
     def format_time(self, moment: datetime) -> str:
         return moment.astimezone(self.deployment.zone).strftime("%m-%d %H:%M")
 
+    def format_day(self, day: date, locale: str) -> str:
+        """A day with its weekday as the reader writes it: "12月5日周六", "Sat, Dec 5"."""
+        this_year = self.clock().astimezone(self.deployment.zone).year
+        return format_skeleton("MMMEd" if day.year == this_year else "yMMMEd", day, locale=locale)
+
     def reply_in_group(self, ticket: Ticket) -> dict[str, Any]:
         return {"chat_id": ticket.source_chat_id, "reply_to": ticket.source_message_id}
 
@@ -225,7 +243,9 @@ class Notifier:
             key, locale, reporter=escape(reporter.name), **extra,
             **self.fields(ticket, locale, station=station),
         )
-        buttons = desk_buttons(ticket)
+        # The card itself asks only to claim (or to fix, after a reopen): 处理中 comes with
+        # the claim and with reminders, when a chief has something to say about the work.
+        buttons = desk_buttons(ticket, in_progress=False)
         await self.send(
             session, chat_id=station.chief_telegram_id, locale=locale, ticket=ticket, text=text,
             buttons=buttons, photo=photo,
@@ -288,6 +308,27 @@ class Notifier:
             text=self.t(key, locale, **extra, **self.fields(ticket, locale, station=station)),
         )
 
+    async def ask_expected_day(
+        self, session: AsyncSession, *, ticket: Ticket, chat_id: int, locale: str
+    ) -> None:
+        """"#12 预计哪天处理好？" with quick picks; a typed date answers it too."""
+        rows = [
+            [
+                {"text": self.t(key, locale),
+                 "data": ExpectedDay(ticket=ticket.id or 0, days=days).pack()}
+                for key, days in row
+            ]
+            for row in QUICK_PICKS
+        ]
+        await self._enqueue(
+            session, chat_id=chat_id, kind="message", ticket=ticket,
+            payload={
+                "text": self.t("chief.ask_expected", locale, **self.fields(ticket, locale)),
+                "reply_to": None,
+                "buttons": rows,
+            },
+        )
+
     # --- repeats ------------------------------------------------------------------------
 
     async def merged(self, session: AsyncSession, *, duplicate: Ticket, original: Ticket) -> None:
@@ -340,10 +381,14 @@ class Notifier:
         if ticket.due_at is not None and self.clock() > ticket.due_at:
             hours = (self.clock() - ticket.due_at).total_seconds() / 3600
             overdue = self.t("office.overdue", locale, hours=f"{hours:.1f}")
+        text = self.t(
+            "office.escalation", locale, overdue=overdue, reminders=ticket.reminders_sent,
+            **self.fields(ticket, locale, station=station),
+        )
+        if ticket.expected_by is not None:  # the chief said 处理中 and named a day
+            day = ticket.expected_by.astimezone(self.deployment.zone).date()
+            text += "\n" + self.t("office.expected", locale, day=self.format_day(day, locale))
         await self.send(
             session, chat_id=self.deployment.street_office.chat_id, locale=locale, ticket=ticket,
-            text=self.t(
-                "office.escalation", locale, overdue=overdue, reminders=ticket.reminders_sent,
-                **self.fields(ticket, locale, station=station),
-            ),
+            text=text,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from html import escape
 from math import ceil
 from typing import Any, Literal
@@ -17,6 +17,7 @@ from typing import Any, Literal
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import TicketsPage
+from bot.dates import parse_expected_date
 from bot.dedup import Sighting, Similarity, best_match, cell_of, cells_around
 from bot.deployment import Deployment
 from bot.intake import classify, looks_like_problem, parse_caption
@@ -35,19 +36,19 @@ from bot.locating import Place
 from bot.notify import Button, Notifier, desk_buttons
 from bot.photos import ImageInfo, PhotoError, PhotoStore, inspect_image, strip_metadata
 from bot.placing import Finding, Placer
-from bot.reminders import first_reminder_at
+from bot.reminders import REMINDED_STATUSES, first_reminder_at, plan
 from storage import repo
 from storage.models import Person, Photo, Station, Ticket, TicketEvent, TicketFollower
 
 MAX_CAPTION = 1024  # Telegram's own caption limit; longer text is refused politely
 ADDRESS_WAIT = timedelta(hours=6)  # a bare address reply completes a report this recent
-REMINDED = frozenset({Status.ASSIGNED, Status.CLAIMED, Status.REOPENED})
 # Merged reporters hear of these steps of the ticket they follow.
 FOLLOWERS_HEAR = frozenset(
     {Action.CLAIM, Action.RESOLVE, Action.REJECT, Action.CONFIRM, Action.AUTO_CLOSE}
 )
 DESK_PAGE = 5  # tickets per /tickets page: fits a phone screen
 OPEN_FOR_CHIEF = (Status.ASSIGNED, Status.CLAIMED, Status.REOPENED, Status.PARKED)
+EXPECT_WITHIN = timedelta(days=90)  # "处理中" further out than this is not in progress
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,37 @@ class MissingInput(TicketError):
     """An action needs something the person has not given yet (a reason, an after-photo)."""
 
     message_key = "error.missing_input"
+
+
+class NothingToExpect(TicketError):
+    """"处理中" is an answer about work the chief owes; a finished ticket has none."""
+
+    message_key = "error.not_allowed_in_state"
+
+    def __init__(self, status: Status) -> None:
+        super().__init__(f"no expected day for a ticket that is {status}", status=status)
+
+
+class NotTheChief(TicketError):
+    """Only the chief of the ticket's station says when it will be done."""
+
+    message_key = "error.not_permitted"
+
+
+class UnusableDay(TicketError):
+    """An answer to "预计哪天处理好？" that names no usable day; the question stays open."""
+
+
+class DayNotUnderstood(UnusableDay):
+    message_key = "chief.expected_unclear"
+
+
+class DayPassed(UnusableDay):
+    message_key = "chief.expected_passed"
+
+
+class DayTooFar(UnusableDay):
+    message_key = "chief.expected_too_far"
 
 
 class TicketService:
@@ -491,6 +523,105 @@ class TicketService:
                 reporter=reporter, key="chief.reopened", comment=shown_note,
             )
 
+    # --- 处理中: the chief says which day a ticket will be done ----------------------------
+
+    async def ask_expected(
+        self, session: AsyncSession, *, ticket_id: int, sender: Sender
+    ) -> Ticket:
+        """"⏳ 处理中": an assigned ticket is claimed first (as ✋ 认领 would), then the chief is
+        asked which day it will be done."""
+        ticket, person, roles = await self._load(session, ticket_id=ticket_id, sender=sender)
+        self._check_expecting(ticket, roles)
+        if Status(ticket.status) is Status.ASSIGNED:
+            ticket = await self.act(
+                session, ticket_id=ticket_id, sender=sender, action=Action.CLAIM
+            )
+        await self.notifier.ask_expected_day(
+            session, ticket=ticket, chat_id=person.telegram_id,
+            locale=person.language or self.notifier.group_locale,
+        )
+        await self._commit(session)
+        return ticket
+
+    async def expect(
+        self, session: AsyncSession, *, ticket_id: int, sender: Sender,
+        in_days: int | None = None, said: str | None = None,
+    ) -> Ticket:
+        """The chief's answer: a quick pick (``in_days`` from today) or a typed day (``said``).
+
+        No reminder until that local day has ended; a deadline before it still reminds and
+        escalates when it passes (the policy in `bot.reminders.plan`). Raises `UnusableDay`
+        for an answer to ask again about.
+        """
+        ticket, person, roles = await self._load(session, ticket_id=ticket_id, sender=sender)
+        self._check_expecting(ticket, roles)
+        locale = person.language or self.notifier.group_locale
+        zone = self.deployment.zone
+        now = self.clock()
+        today = now.astimezone(zone).date()
+        day: date | None
+        if in_days is not None:
+            day = today + timedelta(days=in_days)
+        else:
+            day = parse_expected_date(said or "", today)
+        if day is None:
+            raise DayNotUnderstood(said=escape(_shortened(said or "")))
+        shown = self.notifier.format_day(day, locale)
+        if day < today:
+            raise DayPassed(day=shown)
+        if day - today > EXPECT_WITHIN:
+            raise DayTooFar(day=shown, days=EXPECT_WITHIN.days)
+
+        expected_by = datetime.combine(day, time(23, 59, 59), tzinfo=zone).astimezone(UTC)
+        if ticket.expected_by != expected_by:  # a repeated answer is not a second event
+            ticket.expected_by = expected_by
+            ticket.updated_at = now
+            await self._event(
+                session, ticket=ticket, actor=person, role=Role.CHIEF, action="expect",
+                before=Status(ticket.status), note=f"expected by {day.isoformat()}",
+                details={"expected_by": day.isoformat()},
+            )
+        decision = plan(
+            now=now, status=Status(ticket.status), due=ticket.due_at,
+            reminders_sent=ticket.reminders_sent, escalated=ticket.escalated_at is not None,
+            expected_by=expected_by, policy=self.deployment.reminders, zone=zone,
+        )
+        if not decision.remind:
+            ticket.next_reminder_at = decision.next_at
+        # else the deadline has passed: it outweighs the chief's day and the look already
+        # scheduled stands (it reminds, and escalates if that has not happened yet).
+        session.add(ticket)
+
+        due = ticket.due_at
+        if due is not None and now >= due:
+            then = self.notifier.t(
+                "chief.expected_overdue", locale, due=self.notifier.format_time(due)
+            )
+        elif due is not None and expected_by > due:
+            then = self.notifier.t(
+                "chief.expected_after_due", locale, due=self.notifier.format_time(due),
+                office=escape(self.deployment.street_office.name),
+            )
+        else:
+            then = self.notifier.t("chief.expected_quiet", locale)
+        await self.notifier.send(
+            session, chat_id=person.telegram_id, locale=locale, ticket=ticket,
+            text=self.notifier.t(
+                "chief.expected", locale, day=shown, then=then,
+                **self.notifier.fields(ticket, locale),
+            ),
+        )
+        await self._commit(session)
+        return ticket
+
+    @staticmethod
+    def _check_expecting(ticket: Ticket, roles: set[Role]) -> None:
+        status = Status(ticket.status)
+        if status not in REMINDED_STATUSES:
+            raise NothingToExpect(status)
+        if Role.CHIEF not in roles:
+            raise NotTheChief(f"roles {sorted(roles)} may not say when #{ticket.id} is done")
+
     # --- placing and routing --------------------------------------------------------------
 
     async def _settle_place(
@@ -807,11 +938,12 @@ class TicketService:
         after = Status(ticket.status)
         if after in (Status.ASSIGNED, Status.REOPENED) and after is not before:
             ticket.reminders_sent = 0
+            ticket.expected_by = None  # a new round: an earlier "处理中" no longer holds
             ticket.next_reminder_at = first_reminder_at(
                 created=now, policy=self.deployment.reminders, zone=self.deployment.zone,
                 due=ticket.due_at,
             )
-        elif after not in REMINDED:
+        elif after not in REMINDED_STATUSES:
             ticket.next_reminder_at = None
 
     async def _tell_followers(self, session: AsyncSession, *, ticket: Ticket) -> None:
@@ -874,6 +1006,12 @@ class TicketService:
         desk = await self.desk_page(session, sender=sender, page=page)
         await self.notifier.send_rows(session, chat_id=chat_id, text=desk.text, rows=desk.buttons)
         await self._commit(session)
+
+
+def _shortened(text: str, limit: int = 30) -> str:
+    """A piece of what someone typed, short enough to quote back to them."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 @dataclass(frozen=True)

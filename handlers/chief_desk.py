@@ -1,4 +1,5 @@
-"""The chief's desk: claim, resolve with an after-photo, reject with a reason, and /tickets."""
+"""The chief's desk: claim, resolve with an after-photo, reject with a reason, say which day
+a ticket will be done (⏳ 处理中), and /tickets."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import TicketButton, TicketsPage
+from bot.callbacks import ExpectedDay, TicketButton, TicketsPage
 from bot.i18n import Translator
-from bot.lifecycle import Action
+from bot.lifecycle import Action, TicketError
 from bot.outbox import keyboard
 from bot.telegram_files import TooLarge, fetch_image, has_image
-from bot.tickets import Sender, TicketService
+from bot.tickets import Sender, TicketService, UnusableDay
 from handlers.filters import PrivateChat
 
 
@@ -27,6 +28,10 @@ class Resolving(StatesGroup):
 
 class Rejecting(StatesGroup):
     reason = State()
+
+
+class Expecting(StatesGroup):
+    day = State()
 
 
 async def claim(
@@ -97,6 +102,60 @@ async def rejection_reason(
     await state.clear()
     await tickets.act(
         session, ticket_id=ticket_id, sender=sender, action=Action.REJECT, note=message.text
+    )
+
+
+async def in_progress(
+    query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
+    tickets: TicketService, state: FSMContext,
+) -> None:
+    """⏳ 处理中: claims an assigned ticket, then asks which day it will be done."""
+    await tickets.ask_expected(session, ticket_id=callback_data.ticket, sender=sender)
+    await state.set_state(Expecting.day)
+    await state.update_data(ticket=callback_data.ticket)
+    await query.answer()
+
+
+async def quick_pick(
+    query: CallbackQuery, callback_data: ExpectedDay, session: AsyncSession, sender: Sender,
+    tickets: TicketService, state: FSMContext, translator: Translator, locale: str,
+) -> None:
+    """今天 / 明天 / 后天 / 一周内 under the question; only the open question counts, so a
+    second press (or a press on an older question) changes nothing."""
+    asked = await state.get_state() == Expecting.day.state
+    if not asked or (await state.get_data()).get("ticket") != callback_data.ticket:
+        await query.answer(
+            translator.get("callback.expected_again", locale, number=callback_data.ticket)
+        )
+        return
+    await state.clear()
+    await tickets.expect(
+        session, ticket_id=callback_data.ticket, sender=sender, in_days=callback_data.days
+    )
+    await query.answer()
+
+
+async def expected_day(
+    message: Message, session: AsyncSession, sender: Sender, tickets: TicketService,
+    state: FSMContext,
+) -> None:
+    """A typed answer ("12月5日", "下周三"); one that names no usable day is asked again."""
+    ticket_id = (await state.get_data())["ticket"]
+    try:
+        await tickets.expect(session, ticket_id=ticket_id, sender=sender, said=message.text)
+    except TicketError as error:
+        if not isinstance(error, UnusableDay):
+            await state.clear()  # the ticket has moved on (resolved, reassigned): stop asking
+        raise
+    await state.clear()
+
+
+async def expected_day_not_text(
+    message: Message, session: AsyncSession, tickets: TicketService, locale: str
+) -> None:
+    await tickets.refuse(
+        session, chat_id=message.chat.id, reply_to=message.message_id,
+        key="chief.expected_need_text", locale=locale,
     )
 
 
@@ -182,10 +241,17 @@ def router() -> Router:
     router = Router(name="chief_desk")
     router.callback_query.register(claim, TicketButton.filter(F.action == "claim"))
     router.callback_query.register(start_asking, TicketButton.filter(F.action.in_(ASKS)))
+    router.callback_query.register(in_progress, TicketButton.filter(F.action == "progress"))
+    router.callback_query.register(quick_pick, ExpectedDay.filter())
+    # /cancel first: while a question is open, it must not be taken for the answer.
+    router.message.register(cancel, Command("cancel"), StateFilter("*"))
     router.message.register(after_photo, Resolving.after_photo, PrivateChat(), F.func(has_image))
     router.message.register(resolution_without_photo, Resolving.after_photo, PrivateChat())
     router.message.register(rejection_reason, Rejecting.reason, PrivateChat(), F.text)
-    router.message.register(cancel, Command("cancel"), StateFilter("*"))
+    router.message.register(
+        expected_day, Expecting.day, PrivateChat(), F.text, ~F.text.startswith("/")
+    )
+    router.message.register(expected_day_not_text, Expecting.day, PrivateChat(), ~F.text)
     router.message.register(list_tickets, Command("tickets"), PrivateChat())
     router.message.register(merge_command, Command("merge"), PrivateChat())
     router.message.register(unmerge_command, Command("unmerge"), PrivateChat())

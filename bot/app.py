@@ -15,7 +15,6 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import BotCommand, Message, Update
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.albums import AlbumCollector
@@ -23,12 +22,19 @@ from bot.deployment import Deployment
 from bot.geocoding import GeocoderChain, ensure_gazetteer
 from bot.grids import Grids
 from bot.i18n import Translator
-from bot.middlewares import ChatScopeMiddleware, InboxMiddleware, SessionMiddleware
+from bot.leadership import lead, leadership_for
+from bot.middlewares import (
+    ChatScope,
+    ChatScopeMiddleware,
+    InboxMiddleware,
+    InboxRecorder,
+    SessionMiddleware,
+)
 from bot.notify import Notifier
 from bot.outbox import OutboxSender
 from bot.photos import PhotoStore
 from bot.placing import Placer
-from bot.scheduler import ReminderTicker, scheduler_for
+from bot.scheduler import ReminderTicker, ticking
 from bot.settings import Settings
 from bot.tickets import TicketService
 from handlers import errors, get_routers
@@ -57,20 +63,16 @@ class Gridbot:
     translator: Translator
     geocoders: GeocoderChain
     ticker: ReminderTicker
-    reminder_tick: timedelta = timedelta(seconds=30)
+    reminder_tick: timedelta | None = timedelta(seconds=30)
     clock: Callable[[], datetime] = field(default=utc_now)
-    scheduler: AsyncIOScheduler | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    leading: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Migrate, sync the stations, look at our own privacy setting, start sending."""
-        await migrate(self.engine)
+        await prepare_database(self.engine, self.sessions, self.deployment)
         async with self.sessions() as session:
-            await repo.sync_stations(
-                session=session,
-                stations=[(s.key, s.name, s.chief) for s in self.deployment.stations],
-            )
-            await session.commit()
             # The database holds the gazetteer; a new install imports the deployment's CSV.
             gazetteer = await ensure_gazetteer(session, self.deployment.gazetteer)
         self.tickets.placer.use_gazetteer(gazetteer)
@@ -79,9 +81,18 @@ class Gridbot:
         self.sender.start()
         await self.replay_unhandled()
         if self.reminder_tick:
-            self.scheduler = scheduler_for(self.ticker, every=self.reminder_tick)
-            self.scheduler.start()
+            self.leading = asyncio.create_task(self.lead_scheduler(self.reminder_tick))
         self.started.set()
+
+    async def lead_scheduler(self, every: timedelta) -> None:
+        """Tick reminders while this process leads the scheduling (one leader per database),
+        stand by while another does; until stop()."""
+        await lead(
+            leadership_for(self.engine, "scheduler"),
+            work=lambda: ticking(self.ticker, every=every),
+            stopped=self.stopping,
+            retry=self.settings.standby_retry_seconds,
+        )
 
     async def replay_unhandled(self) -> int:
         """Handle what an earlier run recorded but did not finish (it crashed, or was killed).
@@ -98,8 +109,9 @@ class Gridbot:
         return len(pending)
 
     async def stop(self) -> None:
-        if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
+        self.stopping.set()
+        if self.leading is not None:
+            await self.leading
         await self.sender.stop()
         await self.geocoders.close()
         await self.bot.session.close()
@@ -143,6 +155,58 @@ class Gridbot:
         )
 
 
+async def prepare_database(
+    engine: AsyncEngine, sessions: SessionFactory, deployment: Deployment
+) -> None:
+    """Migrate, and make the station table match the deployment file."""
+    await migrate(engine)
+    async with sessions() as session:
+        await repo.sync_stations(
+            session=session, stations=[(s.key, s.name, s.chief) for s in deployment.stations]
+        )
+        await session.commit()
+
+
+async def run_scheduler(
+    settings: Settings,
+    deployment: Deployment,
+    *,
+    stopped: asyncio.Event,
+    clock: Callable[[], datetime] = utc_now,
+) -> None:
+    """`gridbot scheduler`: the reminder tick alone, without Telegram. It writes reminders
+    and escalations to the outbox; the bot processes send them. One process leads per
+    database; the others stand by and take over when it dies. Returns once ``stopped``."""
+    engine = create_engine(settings.effective_database_url)
+    sessions = session_factory(engine)
+    translator = Translator()
+    ticker = ReminderTicker(
+        sessions=sessions, deployment=deployment, clock=clock,
+        notifier=_notifier(translator, deployment, clock),
+    )
+    try:
+        await prepare_database(engine, sessions, deployment)
+        await lead(
+            leadership_for(engine, "scheduler"),
+            work=lambda: ticking(ticker, every=timedelta(seconds=settings.tick_seconds)),
+            stopped=stopped,
+            retry=settings.standby_retry_seconds,
+        )
+    finally:
+        await engine.dispose()
+
+
+def _notifier(
+    translator: Translator, deployment: Deployment, clock: Callable[[], datetime]
+) -> Notifier:
+    return Notifier(
+        translator=translator,
+        deployment=deployment,
+        clock=clock,
+        group_locale=translator.normalise_locale(deployment.language),
+    )
+
+
 def build(
     settings: Settings,
     deployment: Deployment,
@@ -151,10 +215,13 @@ def build(
     fsm_storage: BaseStorage | None = None,
     album_quiet: float = 1.0,
     sender_poll_interval: float = 1.0,
-    reminder_tick: timedelta = timedelta(seconds=30),
+    reminder_tick: timedelta | None = None,
 ) -> Gridbot:
-    """Everything the bot needs, built once; ``reminder_tick`` 0 leaves the ticks to the
-    caller (tests move the clock and tick by hand)."""
+    """Everything the bot needs, built once. ``reminder_tick`` (default: the settings' tick)
+    of 0 runs no scheduler here: tests tick by hand, `gridbot run --no-scheduler` leaves it
+    to `gridbot scheduler` processes."""
+    if reminder_tick is None:
+        reminder_tick = timedelta(seconds=settings.tick_seconds)
     engine = create_engine(settings.effective_database_url)
     sessions = session_factory(engine)
     translator = Translator()
@@ -177,12 +244,7 @@ def build(
         nearest_within_m=deployment.routing.nearest_station_within_m,
         min_confidence=deployment.geocoding.min_confidence,
     )
-    notifier = Notifier(
-        translator=translator,
-        deployment=deployment,
-        clock=clock,
-        group_locale=translator.normalise_locale(deployment.language),
-    )
+    notifier = _notifier(translator, deployment, clock)
     tickets = TicketService(
         deployment=deployment,
         placer=placer,
@@ -199,7 +261,9 @@ def build(
         sessions=sessions,
         albums=AlbumCollector[Message](quiet=album_quiet),
     )
-    dp.update.outer_middleware(ChatScopeMiddleware(deployment))
+    scope = ChatScope(deployment)
+    bot.session.middleware(InboxRecorder(sessions, scope, clock))
+    dp.update.outer_middleware(ChatScopeMiddleware(scope))
     dp.update.outer_middleware(InboxMiddleware(sessions, clock))
     dp.update.outer_middleware(SessionMiddleware(sessions, translator))
     dp.include_routers(*get_routers())

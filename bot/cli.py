@@ -10,7 +10,7 @@ from rich.text import Text
 
 from bot.console import ConfigFile, stderr, stdout
 from bot.deployment import Deployment, DeploymentError, format_duration, load_deployment
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
     name="gridbot",
@@ -32,12 +32,7 @@ def resolve_config_path(file: Path | None) -> Path:
     """The deployment file named on the command line, else GRIDBOT_CONFIG; exits 1 if neither."""
     if file is not None:
         return file
-    try:
-        configured = load_settings().config
-    except SettingsError as exc:
-        for line in exc.lines:
-            stderr().print(Text(line))
-        raise typer.Exit(1) from None
+    configured = settings_or_exit().config
     if configured is None:
         stderr().print(Text("no deployment file: pass FILE or set GRIDBOT_CONFIG"))
         raise typer.Exit(1)
@@ -150,27 +145,63 @@ def _shown_path(path: Path, deployment: Deployment) -> str:
 @app.command("run")
 def run(
     file: ConfigFile = None,
+    scheduler: Annotated[
+        bool,
+        typer.Option(
+            "--scheduler/--no-scheduler",
+            help="Also tick reminders here (the default), or leave that to `gridbot scheduler`.",
+        ),
+    ] = True,
 ) -> None:
     """Run the bot with long polling against $GRIDBOT_API_BASE until SIGINT/SIGTERM."""
     import asyncio
+    from datetime import timedelta
 
     from bot.app import build, configure_logging
     from bot.settings import MissingTokenError
 
+    settings = settings_or_exit()
     try:
-        settings = load_settings()
         settings.require_token()
-    except SettingsError as exc:
-        for line in exc.lines:
-            stderr().print(Text(line))
-        raise typer.Exit(1) from None
     except MissingTokenError as exc:
         stderr().print(Text(str(exc)))
         raise typer.Exit(1) from None
     deployment = deployment_or_exit(resolve_config_path(file))
     configure_logging(settings.log_level)
-    gridbot = build(settings, deployment)
+    gridbot = build(settings, deployment, reminder_tick=None if scheduler else timedelta(0))
     asyncio.run(gridbot.run_polling())
+
+
+@app.command("scheduler")
+def scheduler(file: ConfigFile = None) -> None:
+    """Run only the reminder scheduler until SIGINT/SIGTERM. Start several for safety: one
+    leads, the others stand by and take over if it dies. Bot processes send what it writes."""
+    import asyncio
+    import signal
+
+    from bot.app import configure_logging, run_scheduler
+
+    settings = settings_or_exit()
+    deployment = deployment_or_exit(resolve_config_path(file))
+    configure_logging(settings.log_level)
+
+    async def until_signalled() -> None:
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopped.set)
+        await run_scheduler(settings, deployment, stopped=stopped)
+
+    asyncio.run(until_signalled())
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        for line in exc.lines:
+            stderr().print(Text(line))
+        raise typer.Exit(1) from None
 
 
 @app.command("demo")

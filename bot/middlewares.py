@@ -1,4 +1,4 @@
-"""Outer middlewares: record each update durably, and hand handlers a session and the sender.
+"""Middlewares: record each update durably, and hand handlers a session and the sender.
 
 They only inject; business work stays in the services.
 """
@@ -8,9 +8,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.methods import GetUpdates, Response, TelegramMethod
+from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, Update, User
 
 from bot.deployment import Deployment
@@ -24,28 +30,76 @@ log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
-class ChatScopeMiddleware(BaseMiddleware):
-    """Drops group updates from chats that are neither intake chats nor the street office.
-
-    The bot is not there to listen: such messages are neither handled nor stored. Being
-    added to a group (my_chat_member) still passes, so the bot can say how to make it one.
-    """
+class ChatScope:
+    """Which updates are ours: anything except group updates from chats that are neither
+    intake chats nor the street office. Being added to a group (my_chat_member) is ours too,
+    so the bot can say how to make it one."""
 
     def __init__(self, deployment: Deployment) -> None:
         self.ours = {*deployment.intake_chats, deployment.street_office.chat_id}
 
+    def __contains__(self, update: Update) -> bool:
+        chat = None
+        if update.message is not None:
+            chat = update.message.chat
+        elif update.edited_message is not None:
+            chat = update.edited_message.chat
+        elif update.callback_query is not None and update.callback_query.message is not None:
+            chat = update.callback_query.message.chat
+        return chat is None or chat.type == "private" or chat.id in self.ours
+
+
+class ChatScopeMiddleware(BaseMiddleware):
+    """Drops updates that are not ours: the bot is not there to listen, so such messages are
+    neither handled nor stored."""
+
+    def __init__(self, scope: ChatScope) -> None:
+        self.scope = scope
+
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
-        chat = None
-        if event.message is not None:
-            chat = event.message.chat
-        elif event.edited_message is not None:
-            chat = event.edited_message.chat
-        elif event.callback_query is not None and event.callback_query.message is not None:
-            chat = event.callback_query.message.chat
-        if chat is not None and chat.type != "private" and chat.id not in self.ours:
+        if event not in self.scope:
             return None
         return await handler(event, data)
+
+
+class InboxRecorder(BaseRequestMiddleware):
+    """Records each batch that getUpdates returns before the polling loop sees it.
+
+    aiogram's polling confirms a batch to Telegram when it asks for the next one, which can
+    be before the handlers of this batch have recorded anything; recording here, in the
+    request itself, closes that window. If the database cannot take the batch, the request
+    fails, polling backs off and asks again from the same offset: Telegram keeps the updates.
+    """
+
+    def __init__(
+        self, sessions: SessionFactory, scope: ChatScope, clock: Callable[[], datetime]
+    ) -> None:
+        self.sessions = sessions
+        self.scope = scope
+        self.clock = clock
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        # aiogram's protocol says Response, but the chain passes the method's result along.
+        result: Any = await make_request(bot, method)
+        if isinstance(method, GetUpdates) and result:
+            updates = cast(list[Update], result)
+            async with self.sessions() as session:
+                await repo.record_received(
+                    session=session,
+                    updates=[
+                        (u.update_id, u.model_dump(mode="json", exclude_none=True))
+                        for u in updates if u in self.scope
+                    ],
+                    now=self.clock(),
+                )
+                await session.commit()
+        return cast(Response[TelegramType], result)
 
 
 class InboxMiddleware(BaseMiddleware):

@@ -8,8 +8,9 @@ outbox in the same transaction, so a crash or a second scheduler never loses or 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -99,10 +100,23 @@ class ReminderTicker:
 
 
 def scheduler_for(ticker: ReminderTicker, *, every: timedelta) -> AsyncIOScheduler:
-    """One fixed job with a stable id; started inside the running loop (dp.startup)."""
+    """One fixed job with a stable id, ticking at once and then every ``every``; start it
+    inside the running loop."""
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
         ticker.tick, "interval", seconds=every.total_seconds(), id="reminder-tick",
-        replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=300,
+        next_run_time=datetime.now(UTC), replace_existing=True, coalesce=True,
+        max_instances=1, misfire_grace_time=300,
     )
     return scheduler
+
+
+@asynccontextmanager
+async def ticking(ticker: ReminderTicker, *, every: timedelta) -> AsyncIterator[None]:
+    """The reminder tick runs while inside: what a leading scheduler process does."""
+    scheduler = scheduler_for(ticker, every=every)
+    scheduler.start()
+    try:
+        yield
+    finally:
+        scheduler.shutdown(wait=False)

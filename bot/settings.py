@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["MissingTokenError", "Settings", "SettingsError", "load_settings"]
@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     webhook_secret: SecretStr | None = None
     redis_url: str | None = None
+    # How often the scheduler looks for due reminders, and how often a standby scheduler
+    # tries to take the lead (seconds).
+    tick_seconds: float = Field(default=30.0, gt=0)
+    standby_retry_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("bot_token")
     @classmethod

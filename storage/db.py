@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 SessionFactory = async_sessionmaker[AsyncSession]
+MIGRATION_LOCK = 0x67726964  # an advisory lock key of our own ("grid")
 
 
 def is_sqlite(url: str) -> bool:
@@ -54,8 +55,13 @@ def alembic_config() -> Config:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest migration (safe to call at every start)."""
+    """Bring the schema to the newest migration (safe to call at every start, and from
+    several processes starting at once: on PostgreSQL they take turns)."""
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+            )
         await connection.run_sync(_upgrade)
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -279,6 +280,20 @@ async def record_update(
     except IntegrityError:
         return False
     return True
+
+
+async def record_received(
+    *, session: AsyncSession, updates: Sequence[tuple[int, dict[str, Any]]], now: datetime
+) -> None:
+    """Record a batch of updates as received (before they are confirmed to Telegram); an
+    update id recorded before is left as it is."""
+    if not updates:
+        return
+    rows = [{"update_id": u, "payload": p, "received_at": now} for u, p in updates]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(ReceivedUpdate).on_conflict_do_nothing(index_elements=["update_id"])
+    await session.exec(statement, params=rows)  # type: ignore[call-overload]
 
 
 async def mark_update_handled(

@@ -31,7 +31,7 @@ from bot.middlewares import (
     SessionMiddleware,
 )
 from bot.notify import Notifier
-from bot.outbox import OutboxSender
+from bot.outbox import OutboxSender, SendLimits
 from bot.photos import PhotoStore
 from bot.placing import Placer
 from bot.scheduler import ReminderTicker, ticking
@@ -40,6 +40,7 @@ from bot.tickets import TicketService
 from handlers import errors, get_routers
 from storage import repo
 from storage.db import SessionFactory, create_engine, migrate, session_factory
+from storage.models import OutboxMessage
 
 log = logging.getLogger("gridbot")
 
@@ -233,6 +234,7 @@ def build(
     sender = OutboxSender(
         bot=bot, sessions=sessions, photo_store=photo_store, clock=clock,
         poll_interval=sender_poll_interval,
+        limits=SendLimits() if settings.send_limits else None,
     )
     grids = Grids.of(deployment)  # one routing index, shared by placing and geocoding
     geocoders = GeocoderChain.from_deployment(
@@ -245,6 +247,15 @@ def build(
         min_confidence=deployment.geocoding.min_confidence,
     )
     notifier = _notifier(translator, deployment, clock)
+
+    async def chat_gone(message: OutboxMessage, error: str) -> None:
+        """A chat the bot can no longer write to: the street office is told."""
+        async with sessions() as session:
+            await notifier.chat_gone(session, chat_id=message.chat_id, error=error)
+            await session.commit()
+        sender.wake()
+
+    sender.on_undeliverable = chat_gone
     tickets = TicketService(
         deployment=deployment,
         placer=placer,

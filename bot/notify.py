@@ -392,3 +392,43 @@ class Notifier:
             session, chat_id=self.deployment.street_office.chat_id, locale=locale, ticket=ticket,
             text=text,
         )
+
+    async def chat_gone(self, session: AsyncSession, *, chat_id: int, error: str) -> None:
+        """The street office hears that the bot can no longer write to a person or a group
+        (blocked, removed, never started) — once, until a message gets through again."""
+        office = self.deployment.street_office.chat_id
+        purpose = f"gone:{chat_id}"
+        if chat_id == office or await repo.told_since_delivered(
+            session=session, chat_id=chat_id, purpose=purpose
+        ):
+            return
+        locale = self.group_locale
+        why = self.t(f"gone.{_why_gone(error)}", locale)
+        if chat_id < 0:  # groups and supergroups have negative ids
+            text = self.t("office.gone.group", locale, chat=chat_id, why=why)
+        else:
+            person = await repo.person_by_telegram_id(session=session, telegram_id=chat_id)
+            if person is not None:  # write to them in their group threads from now on
+                person.private_chat_started = False
+                session.add(person)
+            stations = await repo.stations_of_chief(session=session, telegram_id=chat_id)
+            duty = (
+                self.t("office.gone.chief", locale, stations="、".join(s.name for s in stations))
+                if stations else ""
+            )
+            name = escape(person.name) if person is not None and person.name else str(chat_id)
+            text = self.t("office.gone.person", locale, name=name, why=why, duty=duty)
+        await self.send(session, chat_id=office, text=text, locale=locale, purpose=purpose)
+
+
+# Telegram's refusal text → the catalog's reason (gone.*); the last is the fallback.
+GONE_MARKERS = (
+    ("blocked", "blocked"), ("initiate", "not_started"), ("kicked", "removed"),
+    ("not a member", "removed"), ("deactivated", "deactivated"),
+)
+GONE_REASONS = (*dict.fromkeys(reason for _, reason in GONE_MARKERS), "not_found")
+
+
+def _why_gone(error: str) -> str:
+    lowered = error.lower()
+    return next((reason for marker, reason in GONE_MARKERS if marker in lowered), "not_found")

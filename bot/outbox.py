@@ -1,17 +1,21 @@
-"""The outbox sender: delivers committed messages in order per chat, honouring Telegram's answers.
+"""The outbox sender: delivers committed messages in order per chat, within Telegram's limits.
 
-429 answers defer the chat's messages by ``retry_after``; network trouble is retried with
-backoff; permanent refusals (blocked, chat not found, bad request) are recorded with the
-reason and never retried.
+It paces itself to Telegram's sending limits (moving windows: overall, per chat, per group)
+so that 429s stay rare; a 429 that comes anyway defers the chat's messages by
+``retry_after``; network trouble is retried with backoff; permanent refusals (blocked, chat
+not found, bad request) are recorded with the reason and never retried, and a chat the bot
+can no longer write to is reported once (``on_undeliverable``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +36,9 @@ from aiogram.types import (
     Message,
     ReplyParameters,
 )
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 
 from bot.photos import PhotoStore
 from storage import repo
@@ -42,6 +49,53 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 BATCH = 100
+PER_CHAT_ROUND = 3  # messages of one chat taken per round, so one busy chat cannot starve others
+
+
+@dataclass(frozen=True)
+class SendLimits:
+    """Telegram's limits for one bot, as moving windows in the `limits` library's notation:
+    about 30 messages a second overall, one a second per chat (short bursts are tolerated),
+    20 a minute per group."""
+
+    overall: str = "30/second"
+    per_chat: str = "3 per 3 seconds"
+    per_group: str = "20/minute"
+
+
+class Pacer:
+    """Takes a sending slot for a chat under all three limits, or says how long to wait.
+
+    One sender process paces for the bot; the windows live in this process's memory.
+    """
+
+    def __init__(self, limits: SendLimits) -> None:
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.overall = parse(limits.overall)
+        self.per_chat = parse(limits.per_chat)
+        self.per_group = parse(limits.per_group)
+
+    async def take(self, chat_id: int) -> float:
+        """0 when a slot for ``chat_id`` was taken now, else the seconds until one frees."""
+        key = str(chat_id)
+        own = [self.per_chat] + ([self.per_group] if chat_id < 0 else [])  # groups are < 0
+        # A chat's messages go one at a time, so testing its own windows first is safe;
+        # the overall window is shared by concurrent chats, so it is hit (atomic) directly.
+        for item in own:
+            if not await self.limiter.test(item, key):
+                return await self._wait(item, key)
+        if not await self.limiter.hit(self.overall, "all"):
+            return await self._wait(self.overall, "all")
+        for item in own:
+            await self.limiter.hit(item, key)
+        return 0.0
+
+    async def _wait(self, item: RateLimitItem, key: str) -> float:
+        stats = await self.limiter.get_window_stats(item, key)
+        return max(stats.reset_time - time.time(), 0.01)
+
+
+Undeliverable = Callable[[OutboxMessage, str], Awaitable[None]]
 
 
 class OutboxSender:
@@ -54,6 +108,8 @@ class OutboxSender:
         clock: Callable[[], datetime],
         poll_interval: float = 1.0,
         concurrency: int = 8,
+        limits: SendLimits | None = SendLimits(),
+        on_undeliverable: Undeliverable | None = None,
     ) -> None:
         self.bot = bot
         self.sessions = sessions
@@ -61,6 +117,9 @@ class OutboxSender:
         self.clock = clock
         self.poll_interval = poll_interval
         self.concurrency = concurrency
+        self.pacer = Pacer(limits) if limits is not None else None
+        self.on_undeliverable = on_undeliverable
+        self._next_slot: float | None = None  # seconds until the soonest paced chat may send
         self._wake = asyncio.Event()
         self.idle = asyncio.Event()  # set when a round found nothing due (tests, shutdown)
         self._stopped = asyncio.Event()
@@ -88,7 +147,14 @@ class OutboxSender:
             except Exception:  # keep the sender alive; the rows stay pending
                 log.exception("outbox: a sending round failed")
                 sent = 0
-            if sent == 0 and not self._wake.is_set():
+            paced, self._next_slot = self._next_slot, None
+            if paced is not None and not self._wake.is_set():
+                # Some chat waits for a slot: look again when the soonest frees.
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._wake.wait(), timeout=min(paced, self.poll_interval)
+                    )
+            elif sent == 0 and not self._wake.is_set():
                 self.idle.set()
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
@@ -97,7 +163,9 @@ class OutboxSender:
         """One round: send every due message, chats in parallel, each chat in order."""
         now = self.clock()
         async with self.sessions() as session:
-            due = await repo.due_messages(session=session, now=now, limit=BATCH)
+            due = await repo.due_messages(
+                session=session, now=now, limit=BATCH, per_chat=PER_CHAT_ROUND
+            )
             waiting = await repo.chats_with_deferred_messages(
                 session=session, now=now, chat_ids=list({m.chat_id for m in due})
             )
@@ -113,6 +181,9 @@ class OutboxSender:
             async with gate:
                 done = 0
                 for message in messages:
+                    if self.pacer is not None and (wait := await self.pacer.take(message.chat_id)):
+                        self._next_slot = min(wait, self._next_slot or wait)
+                        break  # over a limit: this chat waits for a slot, in order
                     if not await self._deliver(message):
                         break  # deferred: later messages to this chat wait their turn
                     done += 1
@@ -132,6 +203,8 @@ class OutboxSender:
                 TelegramUnauthorizedError) as error:
             log.warning("outbox: message %s to %s refused: %s", message.id, message.chat_id, error)
             await self._finish(message, status="failed", error=error.message)
+            if self.on_undeliverable is not None and _chat_is_gone(error):
+                await self.on_undeliverable(message, error.message)
             return True
         except (TelegramNetworkError, TelegramServerError, OSError, TimeoutError) as error:
             if message.attempts + 1 >= MAX_ATTEMPTS:
@@ -191,6 +264,14 @@ class OutboxSender:
         async with self.sessions() as session:
             await repo.update_message(session=session, message_id=message.id or 0, **values)
             await session.commit()
+
+
+def _chat_is_gone(error: Exception) -> bool:
+    """Whether a refusal means the bot cannot write to the chat at all (blocked, removed,
+    chat not found), as opposed to a fault in one message."""
+    if isinstance(error, TelegramForbiddenError):
+        return True
+    return isinstance(error, TelegramBadRequest) and "chat not found" in error.message.lower()
 
 
 def keyboard(rows: list[list[dict[str, str]]]) -> InlineKeyboardMarkup | None:

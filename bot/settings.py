@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # tries to take the lead (seconds).
     tick_seconds: float = Field(default=30.0, gt=0)
     standby_retry_seconds: float = Field(default=5.0, gt=0)
+    # Pace sending to Telegram's limits; off only against a test server (the emulator).
+    send_limits: bool = True
 
     @field_validator("bot_token")
     @classmethod

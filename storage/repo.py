@@ -222,14 +222,49 @@ async def enqueue(*, session: AsyncSession, message: OutboxMessage) -> None:
     session.add(message)
 
 
-async def due_messages(*, session: AsyncSession, now: datetime, limit: int) -> list[OutboxMessage]:
-    """Pending messages whose time has come, oldest first."""
-    result = await session.exec(
-        select(OutboxMessage)
-        .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now)
-        .order_by(col(OutboxMessage.id))
-        .limit(limit)
+async def due_messages(
+    *, session: AsyncSession, now: datetime, limit: int, per_chat: int | None = None
+) -> list[OutboxMessage]:
+    """Pending messages whose time has come, oldest first; at most ``per_chat`` of each chat
+    (its oldest), so that a backlog in one chat does not hide the others."""
+    due = (OutboxMessage.status == "pending", col(OutboxMessage.not_before) <= now)
+    query = select(OutboxMessage).where(*due)
+    if per_chat is not None:
+        ranked = (
+            select(
+                col(OutboxMessage.id).label("id"),
+                func.row_number()
+                .over(partition_by=col(OutboxMessage.chat_id), order_by=col(OutboxMessage.id))
+                .label("place"),
+            )
+            .where(*due)
+            .subquery()
+        )
+        query = query.join(ranked, ranked.c.id == col(OutboxMessage.id)).where(
+            ranked.c.place <= per_chat
+        )
+    result = await session.exec(query.order_by(col(OutboxMessage.id)).limit(limit))
+    return list(result.all())
+
+
+async def told_since_delivered(*, session: AsyncSession, chat_id: int, purpose: str) -> bool:
+    """Whether a message with ``purpose`` was written after the last one delivered to
+    ``chat_id`` (e.g. the office was already told the chat is gone)."""
+    last_sent = (
+        select(func.coalesce(func.max(OutboxMessage.id), 0))
+        .where(OutboxMessage.chat_id == chat_id, OutboxMessage.status == "sent")
+        .scalar_subquery()
     )
+    found = await session.exec(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.purpose == purpose, col(OutboxMessage.id) > last_sent)
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+async def stations_of_chief(*, session: AsyncSession, telegram_id: int) -> list[Station]:
+    result = await session.exec(select(Station).where(Station.chief_telegram_id == telegram_id))
     return list(result.all())
 
 

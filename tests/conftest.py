@@ -178,10 +178,15 @@ async def world(
 
 @asynccontextmanager
 async def running_world(
-    database_url: str, deployment: Deployment, tmp_path: Path, *, privacy_mode: bool = False
+    database_url: str, deployment: Deployment, tmp_path: Path, *, privacy_mode: bool = False,
+    floods_refused: bool = False, paced: bool = False,
 ) -> AsyncIterator[World]:
-    """The emulator, the bot polling it, and the district's people; stopped on exit."""
-    async with BotAPIEmulator() as emulator:
+    """The emulator, the bot polling it, and the district's people; stopped on exit.
+
+    ``floods_refused``: the emulator answers floods with 429 as Telegram does; ``paced``: the
+    bot paces its sending to Telegram's limits. Both are off by default so tests run fast.
+    """
+    async with BotAPIEmulator(realistic_limits=floods_refused) as emulator:
         emulator.add_bot(
             TOKEN, username="gridbot_test_bot", can_read_all_group_messages=not privacy_mode
         )
@@ -204,6 +209,7 @@ async def running_world(
             api_base=emulator.base_url,
             data_dir=tmp_path / "data",
             database_url=database_url,
+            send_limits=paced,
         )
         app = build(
             settings, deployment, clock=clock, album_quiet=0.3, sender_poll_interval=0.1,

@@ -50,6 +50,7 @@ def process_env(database_url: str, deployment: Deployment, **extra: str) -> dict
         "GRIDBOT_TICK_SECONDS": "0.5",
         "GRIDBOT_STANDBY_RETRY_SECONDS": "0.3",
         "GRIDBOT_LOG_LEVEL": "INFO",
+        "GRIDBOT_SEND_LIMITS": "false",  # the emulator is not Telegram: count, do not pace
         **extra,
     }
 
@@ -270,7 +271,7 @@ async def delivering(
         emulator.group(-1001000000001, "兴城路街道办", members=chiefs)
         settings = Settings(
             bot_token=SecretStr(TOKEN), api_base=emulator.base_url,
-            data_dir=tmp_path / "data", database_url=database_url,
+            data_dir=tmp_path / "data", database_url=database_url, send_limits=False,
         )  # fmt: skip
         app = build(settings, deployment, reminder_tick=timedelta(0))
         app.sender.start()

@@ -175,6 +175,10 @@ class User:
         """Add the bot to a group: my_chat_member update plus the new_chat_members message."""
         await self._emulator._add_bot_to(self, group)
 
+    async def remove_bot_from(self, group: Group) -> None:
+        """Remove (kick) the bot from a group: my_chat_member update, then 403 on its sends."""
+        await self._emulator._remove_bot_from(self, group)
+
     async def join(self, group: Group) -> MessageRef:
         """Join a group (service message new_chat_members)."""
         return await self._emulator._join(self, group)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +89,8 @@ class BotMessage:
     reply_markup: dict[str, Any] | None = None
     reply_to: int | None = None
     consumed: bool = field(default=False, repr=False)
+    # when the emulator accepted it, on the monotonic clock (pacing tests compare these)
+    accepted_at: float = field(default_factory=time.monotonic, repr=False)
 
     @property
     def body(self) -> str:

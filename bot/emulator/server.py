@@ -177,6 +177,7 @@ class BotAPIEmulator:
         self._first_unconsumed: dict[int | None, int] = {}
         self.deleted: list[tuple[int, int]] = []
         self.calls: Counter[str] = Counter()
+        self.refusals: Counter[int] = Counter()  # error answers by HTTP status (429, 403 ...)
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.webhook_failures: list[int] = []
         self._open_queries: dict[str, tuple[int, Chat]] = {}  # query id -> (bot id, chat)
@@ -539,6 +540,7 @@ class BotAPIEmulator:
             self._check_rate_limit(name, params)
             result = await handler(bot, params)
         except ApiError as error:
+            self.refusals[error.status] += 1
             return self._response(error.payload(), error.status)
         except Exception as error:  # a bug in the emulator must reach the test, not hang it
             log.exception("emulator failed on %s", name)
@@ -1633,6 +1635,14 @@ class BotAPIEmulator:
         message = self._new_message(chat, user.json, service, None)
         self._dispatch(chat, message)
         self._user_event(user, chat, "add_bot", bot.username, message["message_id"])
+        self._notify()
+
+    async def _remove_bot_from(self, user: User, group: Group) -> None:
+        bot = self._bot()
+        chat = self._chat(group)
+        chat.bots.discard(bot.id)
+        self._member_update(bot, chat, user, "member", "kicked")
+        self._user_event(user, chat, "remove_bot", bot.username)
         self._notify()
 
     async def _join(self, user: User, group: Group) -> MessageRef:

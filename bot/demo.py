@@ -11,7 +11,7 @@ import io
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from PIL import Image, ImageEnhance
@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.app import Gridbot, build
-from bot.deployment import Deployment, load_deployment
+from bot.deployment import Deployment, Reminders, load_deployment
 from bot.emulator import BotAPIEmulator
 from bot.emulator.players import Group, User
 from bot.emulator.records import BotMessage, EmulatorEvent
@@ -32,6 +32,13 @@ from storage import repo
 SAMPLE_DEPLOYMENT = Path(__file__).with_name("sample") / "deployment.yaml"
 DEMO_TOKEN = "424242:DEMO-gridbot-token-for-the-local-emulator"
 WAIT = 15.0  # seconds any single step may take before the demo says it is broken
+# The demo's day lasts a minute, so its reminders come in seconds (the sample file says 2h):
+# the first 20 s after a ticket is routed, then every 10 s; one unanswered reminder is
+# enough for 督办; no quiet hours, whatever the hour the demo runs at.
+DEMO_REMINDERS = Reminders(
+    first_after=timedelta(seconds=20), every=timedelta(seconds=10), escalate_after=1
+)
+REMINDER_WAIT = 45.0
 
 CHIEF_NAMES = {"fenyang": "张建国", "jinshui": "刘秀兰", "hushan": "陈志强", "xingcheng": "赵丽"}
 
@@ -82,11 +89,14 @@ class Transcript:
             self.console.print(Text("    " + "  ".join(f"[ {b} ]" for b in row), style="yellow"))
 
 
-async def step(what: str, console: Console, action: Awaitable[BotMessage | str | None]):  # type: ignore[no-untyped-def]
+async def step(  # type: ignore[no-untyped-def]
+    what: str, console: Console, action: Awaitable[BotMessage | str | None], *,
+    within: float = WAIT,
+):
     """One scripted step; a step that does not happen in time fails the demo, naming itself."""
     console.print(Text(f"▶ {what}", style="bold blue"))
     try:
-        return await asyncio.wait_for(action, timeout=WAIT)
+        return await asyncio.wait_for(action, timeout=within)
     except (TimeoutError, AssertionError) as error:
         raise DemoFailed(f"{what}: {error}") from error
 
@@ -95,8 +105,10 @@ async def play_day(cast: Cast, console: Console) -> None:
     emulator, intake = cast.emulator, cast.intake
     fenyang, jinshui = cast.chiefs["fenyang"], cast.chiefs["jinshui"]
 
-    async def said(chat: Group | User, **match: object) -> BotMessage:
-        return await emulator.wait_for(chat, timeout=WAIT, **match)  # type: ignore[arg-type]
+    async def said(
+        chat: Group | User, *, timeout: float = WAIT, **match: object  # noqa: ASYNC109
+    ) -> BotMessage:
+        return await emulator.wait_for(chat, timeout=timeout, **match)  # type: ignore[arg-type]
 
     console.rule("早上：楼院长巡查报事 (morning: captains report)")
     await cast.wang.send_photo(
@@ -152,6 +164,21 @@ async def play_day(cast: Cast, console: Console) -> None:
     await jinshui.command(jinshui, "/tickets")
     await step("刘秀兰 sees her open ticket", console, said(jinshui, contains="待办工单"))
 
+    console.rule("晚上：提醒与督办 (reminders and escalation, at the demo's pace)")
+    reminder = await step(
+        "刘秀兰 has not claimed #3: she is reminded", console,
+        said(jinshui, contains="提醒（第 1 次）", timeout=REMINDER_WAIT), within=REMINDER_WAIT,
+    )
+    await step(
+        "reminded in vain: the street office is told (督办)", console,
+        said(cast.office, contains="督办", timeout=REMINDER_WAIT), within=REMINDER_WAIT,
+    )
+    await jinshui.press(reminder, text="⏳ 处理中")
+    day = await step("刘秀兰 answers 处理中: the bot asks which day", console,
+                     said(jinshui, contains="预计哪天"))
+    await jinshui.press(day, text="明天")
+    await step("reminders pause until tomorrow", console, said(jinshui, contains="不再提醒"))
+
 
 def another_shot(photo: bytes) -> bytes:
     """The same scene as another captain's phone takes it: a little closer, other light."""
@@ -201,14 +228,19 @@ def _after(start: datetime, end: datetime | None) -> str:
 
 async def run_demo(console: Console, *, deployment_path: Path = SAMPLE_DEPLOYMENT) -> int:
     """Play the day; 0 when every step happened, 1 (with the failed step named) otherwise."""
-    deployment = load_deployment(deployment_path)
+    deployment = load_deployment(deployment_path).model_copy(
+        update={"reminders": DEMO_REMINDERS}
+    )
     with tempfile.TemporaryDirectory(prefix="gridbot-demo-") as tmp:
         async with BotAPIEmulator() as emulator:
             cast = _cast(emulator, deployment)
             settings = Settings(
                 bot_token=SecretStr(DEMO_TOKEN), api_base=emulator.base_url, data_dir=Path(tmp)
             )
-            app = build(settings, deployment, album_quiet=0.5, sender_poll_interval=0.2)
+            app = build(
+                settings, deployment, album_quiet=0.5, sender_poll_interval=0.2,
+                reminder_tick=timedelta(seconds=1),
+            )
             emulator.on_event(Transcript(console, deployment))
             console.print(Text(
                 f"gridbot demo — {deployment.street_office.name}; Bot API emulator at "

@@ -19,7 +19,7 @@ from bot.lifecycle import Action, TicketError
 from bot.outbox import keyboard
 from bot.telegram_files import TooLarge, fetch_image, has_image
 from bot.tickets import Sender, TicketService, UnusableDay
-from handlers.filters import PrivateChat
+from handlers.filters import TYPED_ANSWER, Asked, PrivateChat
 
 
 class Resolving(StatesGroup):
@@ -67,9 +67,8 @@ async def start_asking(
 
 async def after_photo(
     message: Message, bot: Bot, session: AsyncSession, sender: Sender, tickets: TicketService,
-    state: FSMContext, locale: str,
+    state: FSMContext, locale: str, asked: int,
 ) -> None:
-    ticket_id = (await state.get_data())["ticket"]
     try:
         photo = await fetch_image(bot, message)
     except TooLarge:
@@ -80,7 +79,7 @@ async def after_photo(
         return
     await state.clear()
     await tickets.act(
-        session, ticket_id=ticket_id, sender=sender, action=Action.RESOLVE,
+        session, ticket_id=asked, sender=sender, action=Action.RESOLVE,
         note=message.caption, photo=photo,
     )
 
@@ -96,12 +95,11 @@ async def resolution_without_photo(
 
 async def rejection_reason(
     message: Message, session: AsyncSession, sender: Sender, tickets: TicketService,
-    state: FSMContext,
+    state: FSMContext, asked: int,
 ) -> None:
-    ticket_id = (await state.get_data())["ticket"]
     await state.clear()
     await tickets.act(
-        session, ticket_id=ticket_id, sender=sender, action=Action.REJECT, note=message.text
+        session, ticket_id=asked, sender=sender, action=Action.REJECT, note=message.text
     )
 
 
@@ -137,12 +135,11 @@ async def quick_pick(
 
 async def expected_day(
     message: Message, session: AsyncSession, sender: Sender, tickets: TicketService,
-    state: FSMContext,
+    state: FSMContext, asked: int,
 ) -> None:
     """A typed answer ("12月5日", "下周三"); one that names no usable day is asked again."""
-    ticket_id = (await state.get_data())["ticket"]
     try:
-        await tickets.expect(session, ticket_id=ticket_id, sender=sender, said=message.text)
+        await tickets.expect(session, ticket_id=asked, sender=sender, said=message.text)
     except TicketError as error:
         if not isinstance(error, UnusableDay):
             await state.clear()  # the ticket has moved on (resolved, reassigned): stop asking
@@ -245,15 +242,20 @@ def router() -> Router:
     router.callback_query.register(quick_pick, ExpectedDay.filter())
     # /cancel first: while a question is open, it must not be taken for the answer.
     router.message.register(cancel, Command("cancel"), StateFilter("*"))
-    router.message.register(after_photo, Resolving.after_photo, PrivateChat(), F.func(has_image))
-    router.message.register(resolution_without_photo, Resolving.after_photo, PrivateChat())
-    router.message.register(rejection_reason, Rejecting.reason, PrivateChat(), F.text)
-    router.message.register(
-        expected_day, Expecting.day, PrivateChat(), F.text, ~F.text.startswith("/")
-    )
-    router.message.register(expected_day_not_text, Expecting.day, PrivateChat(), ~F.text)
+    # Commands win over an open question: the question stays open for the next answer.
     router.message.register(list_tickets, Command("tickets"), PrivateChat())
     router.message.register(merge_command, Command("merge"), PrivateChat())
     router.message.register(unmerge_command, Command("unmerge"), PrivateChat())
+    router.message.register(
+        after_photo, Resolving.after_photo, PrivateChat(), F.func(has_image), Asked()
+    )
+    router.message.register(resolution_without_photo, Resolving.after_photo, PrivateChat())
+    router.message.register(
+        rejection_reason, Rejecting.reason, PrivateChat(), TYPED_ANSWER, Asked()
+    )
+    router.message.register(
+        expected_day, Expecting.day, PrivateChat(), TYPED_ANSWER, Asked()
+    )
+    router.message.register(expected_day_not_text, Expecting.day, PrivateChat(), ~F.text)
     router.callback_query.register(turn_page, TicketsPage.filter())
     return router

@@ -12,6 +12,7 @@ from bot.callbacks import TicketButton
 from bot.i18n import Translator
 from bot.lifecycle import Action
 from bot.tickets import Sender, TicketService
+from handlers.filters import TYPED_ANSWER, Asked
 
 
 class Disputing(StatesGroup):
@@ -56,12 +57,11 @@ async def no_comment(
 
 async def comment(
     message: Message, session: AsyncSession, sender: Sender, tickets: TicketService,
-    state: FSMContext,
+    state: FSMContext, asked: int,
 ) -> None:
-    ticket_id = (await state.get_data())["ticket"]
     await state.clear()
     await tickets.act(
-        session, ticket_id=ticket_id, sender=sender, action=Action.DISPUTE, note=message.text
+        session, ticket_id=asked, sender=sender, action=Action.DISPUTE, note=message.text
     )
 
 
@@ -93,7 +93,7 @@ def router() -> Router:
     router.callback_query.register(satisfied, TicketButton.filter(F.action == "ok"))
     router.callback_query.register(unsatisfied, TicketButton.filter(F.action == "nok"))
     router.callback_query.register(no_comment, TicketButton.filter(F.action == "skip"))
-    router.message.register(comment, Disputing.comment, F.text)
+    router.message.register(comment, Disputing.comment, TYPED_ANSWER, Asked())
     router.callback_query.register(split, TicketButton.filter(F.action == "split"))
     router.callback_query.register(
         same_or_not, TicketButton.filter(F.action.in_({"same", "diff"}))

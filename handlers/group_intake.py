@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.albums import AlbumCollector
 from bot.telegram_files import TooLarge, fetch_image, has_image
 from bot.tickets import IncomingPhoto, IncomingReport, Sender, TicketService
-from handlers.filters import IntakeChat
+from handlers.filters import TYPED_ANSWER, IntakeChat
 
 
 async def photo_report(
@@ -98,5 +98,5 @@ def router() -> Router:
     router.message.register(photo_report, F.func(has_image))
     router.message.register(not_a_picture, F.document)
     router.message.register(shared_location, F.location)
-    router.message.register(text_in_group, F.text & ~F.text.startswith("/"))
+    router.message.register(text_in_group, TYPED_ANSWER)
     return router

@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.emulator.records import BotMessage
 from bot.scheduler import ReminderTicker
 from storage.db import create_engine, session_factory
 
@@ -94,3 +95,56 @@ async def test_two_schedulers_on_one_database_send_each_reminder_once(world: Wor
     await world.settle()
     assert sum(written) == 6
     assert len(reminders(world)) == 6
+
+
+async def report_and_card(world: World, n: int, caption: str) -> BotMessage:
+    chief = world.chiefs["fenyang"]
+    await world.captain.send_photo(world.intake, make_jpeg(seed=n), caption=caption)
+    await world.emulator.wait_for(world.intake, contains=f"#{n}")
+    await world.settle()
+    cards = [m for m in world.emulator.sent if m.chat_id == chief.id and m.method == "sendPhoto"]
+    return cards[-1]
+
+
+async def test_reminders_stop_when_rejected_merged_or_closed_and_restart_on_reopen(
+    world: World,
+) -> None:
+    chief = world.chiefs["fenyang"]
+    world.clock.set(MORNING)
+    rejected = await report_and_card(world, 1, "汾阳路13号 旱厕堵了")
+    await report_and_card(world, 2, "汾阳路21号 路灯不亮")
+    fixed = await report_and_card(world, 3, "汾阳路5号 楼道灯坏了")
+    reopened = await report_and_card(world, 4, "汾阳路7号 井盖松动")
+
+    await chief.press(rejected, text="↩️ 退回")
+    await world.emulator.wait_for(chief, contains="原因")
+    await chief.send_text(chief, "物业负责")
+    await chief.command(chief, "/merge 2 4")
+    await world.emulator.wait_for(chief, contains="并入")
+    for card, comment in ((fixed, None), (reopened, "还是松的")):
+        await chief.press(card, text="✋ 认领")
+        desk = await world.emulator.wait_for(chief, contains="已认领")
+        await chief.press(desk, text="✅ 已处理")
+        await world.emulator.wait_for(chief, contains="处理后的现场照片")
+        await chief.send_photo(chief, make_jpeg(seed=40), caption="修好了")
+        ask = await world.emulator.wait_for(world.intake, method="sendPhoto")
+        if comment is None:
+            await world.captain.press(ask, text="😊 满意")
+            await world.emulator.wait_for(world.intake, contains="已办结")
+        else:
+            await world.captain.press(ask, text="😞 不满意")
+            question = await world.emulator.wait_for(world.intake, contains="哪里还没解决")
+            world.clock.set(MORNING + timedelta(hours=1))  # reopened an hour later
+            await world.captain.send_text(world.intake, comment, reply_to=question)
+            await world.emulator.wait_for(chief, contains="返工")
+    await world.settle()
+
+    # 11:01: the first round would have come for all four; none comes, since #4 was reopened
+    # at 10:00 and starts a new round of first_after (2 h) from there
+    assert await tick_at(world, MORNING + timedelta(hours=2, minutes=1)) == 0
+    # 12:01: the reopened #4 is reminded; rejected #1, merged #2 and closed #3 never are
+    assert await tick_at(world, MORNING + timedelta(hours=3, minutes=1)) == 1
+    [reminder] = reminders(world)
+    assert "#4" in reminder
+    await tick_at(world, MORNING + timedelta(days=2))
+    assert all("#4" in r for r in reminders(world))

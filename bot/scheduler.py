@@ -21,7 +21,7 @@ from bot.notify import Notifier, desk_buttons
 from bot.reminders import plan
 from storage import repo
 from storage.db import SessionFactory
-from storage.models import Ticket, TicketEvent
+from storage.models import Person, Station, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +54,24 @@ class ReminderTicker:
                 due = await repo.claim_due_reminders(
                     session=session, now=now, lease_until=now + LEASE, limit=BATCH
                 )
-                for ticket in due:
-                    written += await self._act(session, ticket, now)
+                stations = await repo.stations_with_chiefs(
+                    session=session, keys=[t.station_key for t in due if t.station_key]
+                )
+                # One batched write at commit, not one per ticket before each query.
+                with session.no_autoflush:
+                    for ticket in due:
+                        station, chief = stations.get(ticket.station_key or "", (None, None))
+                        written += await self._act(session, ticket, now, station, chief)
                 await session.commit()
             if written:
                 self.wake_sender()
             if len(due) < BATCH:
                 return written
 
-    async def _act(self, session: AsyncSession, ticket: Ticket, now: datetime) -> int:
+    async def _act(
+        self, session: AsyncSession, ticket: Ticket, now: datetime, station: Station | None,
+        chief: Person | None,
+    ) -> int:
         decision = plan(
             now=now, status=Status(ticket.status), due=ticket.due_at,
             reminders_sent=ticket.reminders_sent, escalated=ticket.escalated_at is not None,
@@ -71,15 +80,8 @@ class ReminderTicker:
         )
         ticket.next_reminder_at = decision.next_at
         written = 0
-        station = (
-            await repo.get_station(session=session, key=ticket.station_key)
-            if ticket.station_key else None
-        )
         if decision.remind and station is not None:
             ticket.reminders_sent += 1
-            chief = await repo.person_by_telegram_id(
-                session=session, telegram_id=station.chief_telegram_id
-            )
             await self.notifier.to_chief(
                 session, ticket=ticket, station=station, chief=chief, key="reminder.chief",
                 buttons=desk_buttons(ticket), count=ticket.reminders_sent,

@@ -43,6 +43,23 @@ async def get_station(*, session: AsyncSession, key: str) -> Station | None:
     return await session.get(Station, key)
 
 
+async def stations_with_chiefs(
+    *, session: AsyncSession, keys: Sequence[str]
+) -> dict[str, tuple[Station, Person | None]]:
+    """Stations by key, each with its chief's Person row (None if the chief never wrote)."""
+    if not keys:
+        return {}
+    stations = (await session.exec(select(Station).where(col(Station.key).in_(set(keys))))).all()
+    chief_ids = {s.chief_telegram_id for s in stations}
+    chiefs = {
+        p.telegram_id: p
+        for p in (
+            await session.exec(select(Person).where(col(Person.telegram_id).in_(chief_ids)))
+        ).all()
+    }
+    return {s.key: (s, chiefs.get(s.chief_telegram_id)) for s in stations}
+
+
 async def person_by_telegram_id(*, session: AsyncSession, telegram_id: int) -> Person | None:
     result = await session.exec(select(Person).where(Person.telegram_id == telegram_id))
     return result.first()

@@ -131,7 +131,7 @@ def leader(processes: list[GridbotProcess]) -> GridbotProcess:
 async def test_killing_the_scheduler_mid_tick_neither_loses_nor_doubles_a_reminder(
     database_url: str, district: Deployment, tmp_path: Path, ledger: AsyncEngine
 ) -> None:
-    due = 1000
+    due = 2000
     await seed_due_tickets(database_url, district, first=1, count=due)
     env = process_env(database_url, district)
     first = await GridbotProcess("scheduler", env=env, log=tmp_path / "first.log").start()

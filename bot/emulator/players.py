@@ -114,6 +114,9 @@ class User:
             reply_to=reply_to,
         )  # fmt: skip
 
+    async def send_sticker(self, chat: Group | User | int, *, emoji: str = "👍") -> MessageRef:
+        return await self._emulator._user_sticker(self, chat, emoji=emoji)
+
     async def send_location(
         self,
         chat: Group | User | int,

@@ -1490,6 +1490,19 @@ class BotAPIEmulator:
             event_text=caption or file_name,
         )  # fmt: skip
 
+    async def _user_sticker(
+        self, user: User, chat: Group | User | int, *, emoji: str
+    ) -> MessageRef:
+        target = self._chat_for(user, chat)
+        stored = self.files.add_document(f"sticker {emoji}".encode(), file_name="sticker.webp")
+        sticker = {
+            **_document_json(stored, None), "type": "regular", "width": 512, "height": 512,
+            "is_animated": False, "is_video": False, "emoji": emoji,
+        }
+        return self._user_posts(
+            user, target, {"sticker": sticker}, reply_to=None, kind="sticker", event_text=emoji
+        )
+
     async def _user_location(
         self,
         user: User,

@@ -14,6 +14,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand, Message, Update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,6 +22,7 @@ from bot.albums import AlbumCollector
 from bot.deployment import Deployment
 from bot.geocoding import GeocoderChain, ensure_gazetteer
 from bot.grids import Grids
+from bot.guided_report import GuidedReports
 from bot.i18n import Translator
 from bot.leadership import lead, leadership_for
 from bot.middlewares import (
@@ -44,7 +46,11 @@ from storage.models import OutboxMessage
 
 log = logging.getLogger("gridbot")
 
-COMMANDS = ("start", "tickets", "merge", "unmerge", "help", "cancel")
+# Conversation state (a guided report, an open question) left in Redis this long is dropped;
+# a form itself goes stale after 30 minutes (bot.guided_report).
+FSM_TTL = timedelta(days=7)
+
+COMMANDS = ("start", "tickets", "merge", "unmerge", "help", "cancel", "report")
 
 
 def utc_now() -> datetime:
@@ -264,13 +270,23 @@ def build(
         clock=clock,
         wake_sender=sender.wake,
     )
+    if fsm_storage is None:  # Redis lets any worker continue a form another one started
+        fsm_storage = (
+            RedisStorage.from_url(settings.redis_url, state_ttl=FSM_TTL, data_ttl=FSM_TTL)
+            if settings.redis_url
+            else MemoryStorage()
+        )
     dp = Dispatcher(
-        storage=fsm_storage or MemoryStorage(),
+        storage=fsm_storage,
         deployment=deployment,
         tickets=tickets,
         translator=translator,
         sessions=sessions,
         albums=AlbumCollector[Message](quiet=album_quiet),
+        forms=GuidedReports(
+            deployment=deployment, placer=placer, notifier=notifier, clock=clock,
+            wake_sender=sender.wake,
+        ),
     )
     scope = ChatScope(deployment)
     bot.session.middleware(InboxRecorder(sessions, scope, clock))

@@ -23,3 +23,13 @@ class TicketsPage(CallbackData, prefix="p"):
     """A page of the chief's /tickets list."""
 
     page: int
+
+
+class FormButton(CallbackData, prefix="f"):
+    """A button of the guided report: ``f:<form>:<turn>:<action>:<value>``. Only the open
+    form at the same turn (steps taken) takes it; a button of an earlier step is stale."""
+
+    form: str  # the form's id (8 hex digits)
+    turn: int
+    action: str  # done | back | cancel | pick | skip | submit
+    value: str = ""  # the suggestion's number, or the category's key (at most 32)

@@ -162,7 +162,7 @@ class Notifier:
             "address": escape(ticket.address or ticket.address_text or "")
             or self.t("ticket.no_address", locale),
             "description": escape(ticket.description) or self.t("ticket.no_description", locale),
-            "category": escape(category.name) if category else ticket.category_key,
+            "category": escape(category.name_in(locale)) if category else ticket.category_key,
             "station": escape(station.name) if station else "",
             "office": escape(self.deployment.street_office.name),
             "due": self.format_time(ticket.due_at) if ticket.due_at else "—",
@@ -190,6 +190,11 @@ class Notifier:
     def reply_in_group(self, ticket: Ticket) -> dict[str, Any]:
         return {"chat_id": ticket.source_chat_id, "reply_to": ticket.source_message_id}
 
+    def thread_locale(self, ticket: Ticket) -> str:
+        """The language of a ticket's own thread: the group's, or the reporter's when the
+        report was made in private (the guided /report; private chats have positive ids)."""
+        return ticket.language if ticket.source_chat_id > 0 else self.group_locale
+
     # --- what people are told --------------------------------------------------------------
 
     async def reply(
@@ -207,7 +212,7 @@ class Notifier:
         self, session: AsyncSession, *, ticket: Ticket, station: Station | None
     ) -> None:
         """The thread answer to a located report: number, place, who is responsible."""
-        locale = self.group_locale
+        locale = self.thread_locale(ticket)
         key = "ack.created" if station is not None else "ack.triage"
         await self.send(
             session, **self.reply_in_group(ticket), locale=locale, ticket=ticket,
@@ -219,7 +224,7 @@ class Notifier:
         guess: str | None = None, key: str | None = None,
     ) -> None:
         """Ask in the thread where the problem is; the answer is a reply to this message."""
-        locale = self.group_locale
+        locale = self.thread_locale(ticket)
         fields = self.fields(ticket, locale)
         if key is None:
             key = "ack.ask_address"
@@ -302,7 +307,7 @@ class Notifier:
         self, session: AsyncSession, *, ticket: Ticket, key: str, station: Station | None = None,
         **extra: Any,
     ) -> None:
-        locale = self.group_locale
+        locale = self.thread_locale(ticket)
         await self.send(
             session, **self.reply_in_group(ticket), locale=locale, ticket=ticket,
             text=self.t(key, locale, **extra, **self.fields(ticket, locale, station=station)),
@@ -333,7 +338,7 @@ class Notifier:
 
     async def merged(self, session: AsyncSession, *, duplicate: Ticket, original: Ticket) -> None:
         """In the repeat's thread: the original's number and state, and a way to split it out."""
-        locale = self.group_locale
+        locale = self.thread_locale(duplicate)
         await self.send(
             session, **self.reply_in_group(duplicate), locale=locale, ticket=duplicate,
             buttons=[[Button("button.split", "split")]],
@@ -346,7 +351,7 @@ class Notifier:
     async def ask_same_problem(
         self, session: AsyncSession, *, ticket: Ticket, original: Ticket
     ) -> None:
-        locale = self.group_locale
+        locale = self.thread_locale(ticket)
         await self.send(
             session, **self.reply_in_group(ticket), locale=locale, ticket=ticket,
             buttons=[[Button("button.same", "same"), Button("button.different", "diff")]],

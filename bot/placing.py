@@ -73,6 +73,16 @@ class Placer:
                 return self._routed(outcome.place, span=span, failures=failures)
         return Finding(None, guess=best.place if best else None, failures=failures, span=span)
 
+    def suggestions(self, text: str, *, limit: int = 5) -> list[Place]:
+        """The gazetteer's best guesses for a typed address, best first, with their stations:
+        for the captain to pick from when none is sure enough to act on."""
+        explained = self._gazetteer().explain(text, limit=limit)
+        return [match.place for match in explained.candidates]
+
+    def confirmed(self, place: Place) -> Finding:
+        """A place the captain has confirmed (picked, or accepted in a form), routed now."""
+        return self._routed(place)
+
     async def from_point(
         self, lat: float, lon: float, *, source: str, label: str | None = None
     ) -> Finding:

@@ -38,6 +38,15 @@ async def fetch_image(bot: Bot, message: Message) -> IncomingPhoto:
         file_id, unique, size = doc.file_id, doc.file_unique_id, doc.file_size
     if size is not None and size > MAX_PHOTO_BYTES:
         raise TooLarge(size)
+    return await fetch_again(
+        bot, file_id=file_id, file_unique_id=unique, as_document=not message.photo, size=size
+    )
+
+
+async def fetch_again(
+    bot: Bot, *, file_id: str, file_unique_id: str, as_document: bool, size: int | None = None
+) -> IncomingPhoto:
+    """A picture by its file_id: what a guided report keeps of the photos until it is sent."""
     try:
         file = await bot.get_file(file_id)
     except TelegramBadRequest as error:
@@ -48,5 +57,5 @@ async def fetch_image(bot: Bot, message: Message) -> IncomingPhoto:
     data = await bot.download_file(file.file_path)
     assert data is not None
     return IncomingPhoto(
-        file_id=file_id, file_unique_id=unique, data=data.read(), as_document=not message.photo
+        file_id=file_id, file_unique_id=file_unique_id, data=data.read(), as_document=as_document
     )

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from html import escape
 from math import ceil
 from typing import Any, Literal
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import TicketsPage
@@ -78,6 +79,11 @@ class IncomingReport:
     photos: Sequence[IncomingPhoto] = ()
     media_group_id: str | None = None
     point: tuple[float, float] | None = None
+    # A guided report (/report in private) says these outright rather than in a caption.
+    place: Place | None = None
+    category_key: str | None = None
+    description: str | None = None
+    address_text: str | None = None
 
 
 @dataclass
@@ -200,7 +206,9 @@ class TicketService:
         # no write transaction should wait on the network.
         parsed = parse_caption(caption)
         finding = Finding(None)
-        if report.point is not None:
+        if report.place is not None:
+            finding = self.placer.confirmed(report.place)
+        elif report.point is not None:
             finding = await self.placer.from_point(*report.point, source="location")
         elif caption:
             finding = await self.placer.from_text(caption)
@@ -218,14 +226,17 @@ class TicketService:
             session=session,
             ticket=Ticket(
                 status=Status.NEW,
-                category_key=classify(
+                category_key=report.category_key or classify(
                     parsed.description or caption,
                     [(c.key, c.keywords) for c in self.deployment.categories],
                     default=self.deployment.default_category,
                 ),
                 reporter_id=reporter.id or 0,
-                description=parsed.description or "",
-                address_text=parsed.address,
+                description=(
+                    parsed.description or "" if report.description is None
+                    else report.description
+                ),
+                address_text=report.address_text or parsed.address,
                 source_chat_id=report.chat_id,
                 source_message_id=report.message_id,
                 media_group_id=report.media_group_id,
@@ -238,11 +249,36 @@ class TicketService:
             await self._store_photo(session, ticket=ticket, photo=photo, info=info, kind="report")
         await self._event(
             session, ticket=ticket, actor=reporter, role=Role.REPORTER, action="report",
-            before=None, note=caption or None,
+            before=None, note=caption or report.description or None,
         )
         await self._settle_place(session, ticket=ticket, finding=finding)
         await self._commit(session)
         return Outcome(ticket, created=True)
+
+    async def submit_form(self, session: AsyncSession, report: IncomingReport) -> Outcome:
+        """A guided report from a private chat, its source message the form's summary: a
+        second press of 提交, even one handled at the same moment, finds the first ticket."""
+        reporter = await self.person(session, report.sender)
+        reporter.private_chat_started = True  # they wrote to the bot: it may write back
+        session.add(reporter)
+        if report.category_key not in {c.key for c in self.deployment.categories}:
+            report = replace(report, category_key=None)  # the deployment changed meanwhile
+        try:
+            return await self.submit_report(session, report)
+        except IntegrityError:  # the other press made the ticket first
+            await session.rollback()
+            existing = await repo.ticket_by_source(
+                session=session, chat_id=report.chat_id, message_id=report.message_id
+            )
+            if existing is None:
+                raise
+            return Outcome(existing)
+
+    async def reported_from(
+        self, session: AsyncSession, *, chat_id: int, message_id: int
+    ) -> Ticket | None:
+        """The ticket a message became (a group report, or a guided report's summary)."""
+        return await repo.ticket_by_source(session=session, chat_id=chat_id, message_id=message_id)
 
     async def supply_place(
         self,

@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from handlers import chief_desk, common, fallback, feedback, group_intake
+from handlers import chief_desk, common, fallback, feedback, group_intake, guided_report
 
 
 def get_routers() -> list[Router]:
@@ -10,6 +10,7 @@ def get_routers() -> list[Router]:
     # then the catch-alls.
     return [
         common.router(),
+        guided_report.router(),  # before the chief's questions: /report starts a form
         chief_desk.router(),
         feedback.router(),
         group_intake.router(),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +19,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
 from pydantic import SecretStr
+from redis import Redis
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
@@ -35,6 +38,8 @@ SAMPLE = Path(__file__).resolve().parents[1] / "bot" / "sample" / "deployment.ya
 TOKEN = "123456789:AAEmulatorTokenForTheGridbotTests_xyz"
 POSTGRES_URL = os.environ.get("GRIDBOT_TEST_POSTGRES_URL")
 REQUIRE_POSTGRES = os.environ.get("GRIDBOT_REQUIRE_POSTGRES") == "1"
+REDIS_URL = os.environ.get("GRIDBOT_TEST_REDIS_URL")
+REQUIRE_REDIS = os.environ.get("GRIDBOT_REQUIRE_REDIS") == "1"
 
 DATABASES = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
 
@@ -44,6 +49,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(
             "GRIDBOT_REQUIRE_POSTGRES=1 but GRIDBOT_TEST_POSTGRES_URL is not set: "
             "CI must exercise PostgreSQL, not skip it"
+        )
+    if REQUIRE_REDIS and not REDIS_URL:
+        raise pytest.UsageError(
+            "GRIDBOT_REQUIRE_REDIS=1 but GRIDBOT_TEST_REDIS_URL is not set: "
+            "CI must exercise Redis, not skip it"
         )
 
 
@@ -69,6 +79,30 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis server CI starts (GRIDBOT_TEST_REDIS_URL); tests needing it skip elsewhere."""
+    if not REDIS_URL:
+        pytest.skip("GRIDBOT_TEST_REDIS_URL is not set (.ci/run starts a Redis server)")
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_fsm(redis_url: str) -> Iterator[Callable[[], RedisStorage]]:
+    """FSM storages on the test Redis, under a key prefix of this test's own that is deleted
+    afterwards. Each call connects anew, as a restarted bot does, to the same keys."""
+    prefix = f"gridbot-test-{uuid.uuid4().hex[:12]}"
+
+    def storage() -> RedisStorage:
+        return RedisStorage.from_url(redis_url, key_builder=DefaultKeyBuilder(prefix=prefix))
+
+    yield storage
+    with Redis.from_url(redis_url) as redis:
+        keys = list(redis.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            redis.delete(*keys)
 
 
 @pytest.fixture
@@ -179,12 +213,13 @@ async def world(
 @asynccontextmanager
 async def running_world(
     database_url: str, deployment: Deployment, tmp_path: Path, *, privacy_mode: bool = False,
-    floods_refused: bool = False, paced: bool = False,
+    floods_refused: bool = False, paced: bool = False, fsm_storage: BaseStorage | None = None,
 ) -> AsyncIterator[World]:
     """The emulator, the bot polling it, and the district's people; stopped on exit.
 
     ``floods_refused``: the emulator answers floods with 429 as Telegram does; ``paced``: the
     bot paces its sending to Telegram's limits. Both are off by default so tests run fast.
+    ``fsm_storage``: where conversation state lives (default: in memory).
     """
     async with BotAPIEmulator(realistic_limits=floods_refused) as emulator:
         emulator.add_bot(
@@ -214,6 +249,7 @@ async def running_world(
         app = build(
             settings, deployment, clock=clock, album_quiet=0.3, sender_poll_interval=0.1,
             reminder_tick=timedelta(0),  # tests move the clock and tick by hand
+            fsm_storage=fsm_storage,
         )
         polling = asyncio.create_task(
             app.dp.start_polling(app.bot, handle_signals=False, polling_timeout=1)

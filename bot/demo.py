@@ -160,6 +160,28 @@ async def play_day(cast: Cast, console: Console) -> None:
     await step("#1 is closed", console, said(intake, contains="已办结"))
     await step("张建国 hears the verdict", console, said(fenyang, contains="满意"))
 
+    console.rule("下午：李大爷私聊一步一步报事 (a guided report in private chat)")
+    li = cast.li
+    await li.command(li, "/report")
+    await step("李大爷 sends /report: the bot asks for a photo", console,
+               said(li, contains="1/5"))
+    await li.send_photo(li, sample_photo(5, "garage flooded"))
+    await step("his photo is taken", console, said(li, contains="已收到 1 张照片"))
+    await li.send_text(li, "金秋小区3号楼")
+    suggest = await step("he types the address; the bot is unsure and offers places", console,
+                         said(li, contains="是下面哪一个"))
+    await li.press(suggest, text="金秋小区二期3号楼")
+    category = await step("he picks one; the bot asks what kind of problem", console,
+                          said(li, contains="3/5"))
+    await li.press(category, text="环境卫生")
+    await step("the bot asks him to describe it", console, said(li, contains="4/5"))
+    await li.send_text(li, "车库积水，一下雨就淹")
+    summary = await step("he checks the summary", console, said(li, contains="5/5"))
+    await li.press(summary, text="✅ 提交")
+    await step("李大爷's guided report is registered as #5", console,
+               said(li, contains="已登记：工单 #5"))
+    await step("刘秀兰 gets it", console, said(jinshui, method="sendPhoto"))
+
     console.rule("傍晚：站长看待办 (a chief checks open work)")
     await jinshui.command(jinshui, "/tickets")
     await step("刘秀兰 sees her open ticket", console, said(jinshui, contains="待办工单"))

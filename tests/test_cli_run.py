@@ -72,7 +72,9 @@ def test_the_demo_plays_the_whole_day() -> None:
     for moment in ("王阿姨's report is registered", "李大爷 is asked where",
                    "李大爷's shared location is placed", "the street office triages it",
                    "merged into #1", "李大爷 hears #1 is being handled",
-                   "#1 is closed", "she is reminded", "the street office is told (督办)",
+                   "#1 is closed", "the bot is unsure and offers places",
+                   "李大爷's guided report is registered as #5", "she is reminded",
+                   "the street office is told (督办)",
                    "reminders pause until tomorrow", "Tickets at the end of the day", "closed",
                    "satisfied"):
         assert moment in result.output

@@ -38,6 +38,7 @@ class Action(StrEnum):
     AUTO_CLOSE = "auto_close"
     REOPEN = "reopen"  # the street office reopens a closed ticket
     SPLIT = "split"  # "不是同一问题": a merged report becomes a ticket of its own again
+    NOTE = "note"  # 备注: an internal remark; the state stays as it is
 
 
 class Role(StrEnum):
@@ -94,6 +95,9 @@ def _rules() -> dict[tuple[Status, Action], Rule]:
         table[(status, Action.MARK_DUPLICATE)] = Rule(
             Status.DUPLICATE, frozenset({Role.CHIEF, Role.OFFICE, Role.SYSTEM})
         )
+    # A note changes nothing but the history; the chief and the office may add one at any time.
+    for status in Status:
+        table[(status, Action.NOTE)] = Rule(status, _CHIEF_OR_OFFICE)
     # A reporter may say "same problem" of their own report until a chief has claimed it.
     table[(Status.ASSIGNED, Action.MARK_DUPLICATE)] = Rule(
         Status.DUPLICATE, frozenset({Role.REPORTER, Role.CHIEF, Role.OFFICE, Role.SYSTEM})

@@ -1,11 +1,13 @@
-"""Reminder policy: when a station chief is reminded about a ticket and when the street office
-is told (督办). Pure functions of the clock the caller passes in; the scheduler tick applies them.
+"""Reminder policy: when a station chief is reminded about a ticket, when the street office
+is told (督办), and when a resolved ticket the reporter never answered closes by itself.
+Pure functions of the clock the caller passes in; the scheduler tick applies them.
 
 Rules decided here (the integrator relies on them):
 
 - A tick calls :func:`plan` for a ticket whose stored ``next_at`` has come. A working ticket
-  (assigned, claimed, reopened) gets a reminder and its next look ``every`` later; any other
-  status gets ``next_at=None`` (parked tickets are woken by their review date elsewhere).
+  (assigned, claimed, reopened) gets a reminder and its next look ``every`` later; a resolved
+  one may close by itself (below); any other status gets ``next_at=None`` (parked tickets are
+  woken by their review date elsewhere).
 - The first reminder is ``first_after`` after assignment (:func:`first_reminder_at`); after a
   reopen the round starts again from the reopen moment with the same function.
 - Escalation goes out once (``escalated`` says whether it did), at the first tick where either
@@ -22,6 +24,12 @@ Rules decided here (the integrator relies on them):
   deadline, nothing is sent and the next look is the earlier of the two. Calling :func:`plan`
   at the moment of the reply therefore gives the new ``next_at`` without reminding.
 - A late tick (the scheduler was down) sends one reminder, not one per missed interval.
+- Auto-close: a resolved ticket the reporter has neither confirmed nor disputed is closed by
+  the system ``auto_close_after`` after ``resolved_at`` (the integrator stores that moment as
+  the ticket's next look when it is resolved; an answer before it moves the ticket on and
+  clears it). Closing tells the reporter and the chief, so it follows the same quiet hours:
+  a close that falls due inside them waits for their end, and the reporter may still answer
+  until then. Without ``auto_close_after`` a resolved ticket is left alone.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ class ReminderPlan:
     escalate: bool  # tell the street office (督办) now
     next_at: datetime | None  # when to look at this ticket again (None: never — it is closed)
     reason: str  # short, for the event log
+    auto_close: bool = False  # close the resolved ticket now: the reporter never answered
 
 
 def first_reminder_at(
@@ -71,6 +80,8 @@ def plan(
     expected_by: datetime | None,
     policy: Reminders,
     zone: ZoneInfo,
+    resolved_at: datetime | None = None,
+    auto_close_after: timedelta | None = None,
 ) -> ReminderPlan:
     """What to do for a ticket whose next look has come (see the module docstring)."""
     now = _utc(now, "now")
@@ -80,6 +91,9 @@ def plan(
         raise ValueError(f"reminders_sent cannot be negative, got {reminders_sent}")
     status = Status(status)
 
+    if status is Status.RESOLVED and auto_close_after is not None:
+        resolved = now if resolved_at is None else _utc(resolved_at, "resolved_at")
+        return _closing(now, resolved + auto_close_after, auto_close_after, policy, zone)
     if status not in REMINDED_STATUSES:
         return ReminderPlan(False, False, None, f"no reminders while {status}")
 
@@ -118,6 +132,25 @@ def plan(
         wake = due  # look again when the deadline passes, to escalate on time
     return ReminderPlan(
         True, escalate, out_of_quiet_hours(wake, quiet=quiet, zone=zone), "; ".join(reasons)
+    )
+
+
+def _closing(
+    now: datetime, close_at: datetime, after: timedelta, policy: Reminders, zone: ZoneInfo
+) -> ReminderPlan:
+    """A resolved ticket: wait for the reporter until ``close_at``, then close it, outside
+    quiet hours."""
+    quiet = policy.quiet_hours
+    if now < close_at:
+        wake = out_of_quiet_hours(close_at, quiet=quiet, zone=zone)
+        shown = f"{_local(wake, zone):%Y-%m-%d %H:%M}"
+        return ReminderPlan(False, False, wake, f"waiting for the reporter until {shown}")
+    if _is_quiet(now, quiet=quiet, zone=zone):
+        until = out_of_quiet_hours(now, quiet=quiet, zone=zone)
+        return ReminderPlan(False, False, until, f"quiet hours until {_local(until, zone):%H:%M}")
+    return ReminderPlan(
+        False, False, None, f"no answer from the reporter within {format_duration(after)}",
+        auto_close=True,
     )
 
 

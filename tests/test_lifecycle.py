@@ -46,6 +46,15 @@ resolved  dispute         -> reopened  : R
 resolved  auto_close      -> closed    : S
 closed    reopen          -> reopened  : O
 duplicate split           -> new       : R C O
+new       note            -> new       : C O
+assigned  note            -> assigned  : C O
+claimed   note            -> claimed   : C O
+resolved  note            -> resolved  : C O
+closed    note            -> closed    : C O
+reopened  note            -> reopened  : C O
+duplicate note            -> duplicate : C O
+rejected  note            -> rejected  : C O
+parked    note            -> parked    : C O
 """
 ROLE_LETTERS = {"R": Role.REPORTER, "C": Role.CHIEF, "O": Role.OFFICE, "S": Role.SYSTEM}
 
@@ -79,10 +88,17 @@ def test_every_state_action_role(status: Status, action: Action, role: Role) -> 
             next_status(status, action, [role])
 
 
-def test_final_states_accept_nothing_but_a_reopen_or_a_split() -> None:
+def test_final_states_accept_nothing_but_a_reopen_a_split_or_a_note() -> None:
     way_back = {Status.CLOSED: [Action.REOPEN], Status.DUPLICATE: [Action.SPLIT]}
     for status in FINAL_STATUSES:
-        assert allowed_actions(status, list(Role)) == way_back.get(status, [])
+        assert allowed_actions(status, list(Role)) == [*way_back.get(status, []), Action.NOTE]
+
+
+def test_a_note_never_changes_the_state() -> None:
+    for status in Status:
+        assert next_status(status, Action.NOTE, [Role.OFFICE]) is status
+    with pytest.raises(NotPermitted):
+        next_status(Status.CLAIMED, Action.NOTE, [Role.REPORTER])
 
 
 def test_a_chief_sees_claim_then_resolve_buttons() -> None:

@@ -345,6 +345,58 @@ def test_reminders_restart_on_reopen() -> None:
     assert ticket.local_reminders() == ["06 11:00", "07 11:00", "07 15:00", "07 19:00"]
 
 
+# --- auto-close: a resolved ticket the reporter never answered -----------------------------------
+
+
+def _resolved_plan(now: datetime, resolved: datetime, quiet: str | None = None) -> ReminderPlan:
+    return plan(
+        now=now, status=Status.RESOLVED, due=None, reminders_sent=2, escalated=False,
+        expected_by=None, policy=policy(quiet=quiet), zone=SHANGHAI, resolved_at=resolved,
+        auto_close_after=72 * H,
+    )  # fmt: skip
+
+
+def test_a_resolved_ticket_closes_itself_after_the_delay_and_not_before() -> None:
+    resolved = local(SHANGHAI, 2024, 5, 6, 10, 0)
+    early = _resolved_plan(resolved + 71 * H, resolved)
+    assert not early.auto_close and not (early.remind or early.escalate)
+    assert early.next_at == resolved + 72 * H
+    assert early.reason == "waiting for the reporter until 2024-05-09 10:00"
+    due = _resolved_plan(resolved + 72 * H, resolved)
+    assert due.auto_close and due.next_at is None and not (due.remind or due.escalate)
+    assert due.reason == "no answer from the reporter within 72h"
+
+
+def test_an_auto_close_falling_in_quiet_hours_waits_for_the_morning() -> None:
+    resolved = local(SHANGHAI, 2024, 5, 6, 23, 30)  # resolved late; 72h later is quiet again
+    night = _resolved_plan(resolved + 72 * H, resolved, quiet="22:00-08:00")
+    assert not night.auto_close
+    assert night.next_at == local(SHANGHAI, 2024, 5, 10, 8, 0)
+    # planned from the resolution itself, the first look is already the morning after
+    ahead = _resolved_plan(resolved, resolved, quiet="22:00-08:00")
+    assert ahead.next_at == local(SHANGHAI, 2024, 5, 10, 8, 0) and not ahead.auto_close
+    morning = _resolved_plan(local(SHANGHAI, 2024, 5, 10, 8, 0), resolved, quiet="22:00-08:00")
+    assert morning.auto_close
+
+
+def test_a_late_tick_closes_once_and_a_missing_resolution_time_counts_from_now() -> None:
+    resolved = local(SHANGHAI, 2024, 5, 6, 10, 0)
+    assert _resolved_plan(resolved + 30 * 24 * H, resolved).auto_close
+    step = plan(
+        now=resolved, status=Status.RESOLVED, due=None, reminders_sent=0, escalated=False,
+        expected_by=None, policy=policy(), zone=SHANGHAI, auto_close_after=72 * H,
+    )  # fmt: skip
+    assert not step.auto_close and step.next_at == resolved + 72 * H
+
+
+def test_without_a_delay_a_resolved_ticket_is_left_alone() -> None:
+    step = plan(
+        now=local(SHANGHAI, 2024, 5, 6, 10, 0), status=Status.RESOLVED, due=None,
+        reminders_sent=0, escalated=False, expected_by=None, policy=policy(), zone=SHANGHAI,
+    )  # fmt: skip
+    assert step == ReminderPlan(False, False, None, "no reminders while resolved")
+
+
 # --- 处理中 with an expected date ----------------------------------------------------------------
 
 
@@ -504,8 +556,11 @@ def test_a_planned_look_is_never_in_quiet_hours_and_never_before_now(
     step = plan(
         now=now, status=status, due=None if due is None else now + due, reminders_sent=sent,
         escalated=escalated, expected_by=None if expected is None else now + expected,
-        policy=rules, zone=tz,
+        policy=rules, zone=tz, resolved_at=now - every, auto_close_after=every * (sent % 3),
     )  # fmt: skip
+    if step.auto_close:
+        assert status is Status.RESOLVED and step.next_at is None
+        assert window is None or not _quiet_at(now, window, tz)
     if step.next_at is None:
         assert status not in (Status.ASSIGNED, Status.CLAIMED, Status.REOPENED)
         assert not (step.remind or step.escalate)

@@ -1,4 +1,4 @@
-"""SQLModel tables: people, stations, tickets, photos, ticket events, outbox, update inbox."""
+"""SQLModel tables: people, invitations, stations, tickets, photos, events, outbox, inbox."""
 
 from __future__ import annotations
 
@@ -51,12 +51,36 @@ class Person(SQLModel, table=True):
     station_key: str | None = Field(default=None, foreign_key="station.key", max_length=64)
     private_chat_started: bool = False  # a bot may only write to people who pressed /start
     created_at: datetime = _when()
+    # A captain's registered building or address (from their invitation or the deployment
+    # file): a hint for placing their reports.
+    building: str | None = Field(default=None, max_length=128)
+    # Set by /lang: from then on Telegram's language_code no longer changes `language`.
+    language_chosen: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # When they joined through an invitation or the deployment file's `people:`; None for
+    # people the bot merely met (with `intake: members` only members' reports are taken).
+    joined_at: datetime | None = _when(default=None)
 
 
 class Station(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=128)
     chief_telegram_id: int = _big()
+
+
+class Invitation(SQLModel, table=True):
+    """A one-time link (`https://t.me/<bot>?start=<token>`) giving a role to whoever opens it
+    first, until it expires (bot.people)."""
+
+    # Telegram's start parameter: up to 64 of [A-Za-z0-9_-]; secrets.token_urlsafe, unguessable.
+    token: str = Field(primary_key=True, max_length=64)
+    role: str = Field(max_length=16)  # captain | chief | office
+    station_key: str | None = Field(default=None, foreign_key="station.key", max_length=64)
+    building: str | None = Field(default=None, max_length=128)
+    created_by: int | None = Field(default=None, foreign_key="person.id")  # None: the CLI
+    created_at: datetime = _when()
+    expires_at: datetime = _when()
+    used_by: int | None = Field(default=None, foreign_key="person.id")
+    used_at: datetime | None = _when(default=None)
 
 
 class Ticket(SQLModel, table=True):

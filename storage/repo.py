@@ -13,6 +13,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
+    Invitation,
     OutboxMessage,
     Person,
     Photo,
@@ -101,6 +102,8 @@ async def upsert_person(
             return found
         return person
     person.name, person.username = name[:256], username
+    if language and not person.language_chosen:  # a language chosen with /lang wins
+        person.language = language
     if role is not None:
         person.role, person.station_key = role, station_key
     session.add(person)
@@ -577,3 +580,79 @@ async def claim_due_reminders(
         .execution_options(populate_existing=True)
     )
     return list(result.all())
+
+
+# --- people: invitations, members, languages ------------------------------------------------
+
+
+async def add_invitation(*, session: AsyncSession, invitation: Invitation) -> Invitation:
+    session.add(invitation)
+    await session.flush()
+    return invitation
+
+
+async def get_invitation(*, session: AsyncSession, token: str) -> Invitation | None:
+    return await session.get(Invitation, token)
+
+
+async def use_invitation(
+    *, session: AsyncSession, token: str, person_id: int, now: datetime
+) -> bool:
+    """Mark an unused, unexpired invitation used by this person; False if it was not (two
+    people opening the same link at once: exactly one gets it)."""
+    result = await session.exec(  # type: ignore[call-overload]
+        sa.update(Invitation)
+        .where(
+            col(Invitation.token) == token,
+            col(Invitation.used_by).is_(None),
+            col(Invitation.expires_at) > now,
+        )
+        .values(used_by=person_id, used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+async def chosen_language(*, session: AsyncSession, telegram_id: int) -> str | None:
+    """The language this person chose with /lang, or None if they never did."""
+    result = await session.exec(
+        select(Person.language).where(
+            Person.telegram_id == telegram_id, col(Person.language_chosen).is_(True)
+        )
+    )
+    return result.first()
+
+
+async def import_people(
+    *,
+    session: AsyncSession,
+    people: Sequence[tuple[int, str, str | None, str | None, str | None]],
+    now: datetime,
+) -> None:
+    """Make these people (Telegram id, role, station key, building, name) members with the
+    roles given; whatever else they are in the database is overwritten."""
+    for telegram_id, role, station_key, building, name in people:
+        person = await person_by_telegram_id(session=session, telegram_id=telegram_id)
+        if person is None:
+            person = Person(telegram_id=telegram_id, created_at=now)
+        person.role, person.station_key, person.building = role, station_key, building
+        if name:
+            person.name = name
+        person.joined_at = person.joined_at or now
+        session.add(person)
+
+
+async def recently_told(
+    *, session: AsyncSession, chat_id: int, purpose: str, since: datetime
+) -> bool:
+    """Whether a message with this purpose was written to the chat since then."""
+    found = await session.exec(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.chat_id == chat_id,
+            OutboxMessage.purpose == purpose,
+            col(OutboxMessage.created_at) >= since,
+        )
+        .limit(1)
+    )
+    return found.first() is not None

@@ -145,14 +145,16 @@ class SessionMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
-        if user is not None:
-            data["sender"] = Sender(
-                telegram_id=user.id,
-                name=user.full_name,
-                username=user.username,
-                language=self.translator.normalise_locale(user.language_code),
-            )
-            data["locale"] = data["sender"].language
         async with self.sessions() as session:
+            if user is not None:
+                # A language chosen with /lang wins over the one Telegram reports.
+                language = await repo.chosen_language(session=session, telegram_id=user.id)
+                data["sender"] = Sender(
+                    telegram_id=user.id,
+                    name=user.full_name,
+                    username=user.username,
+                    language=language or self.translator.normalise_locale(user.language_code),
+                )
+                data["locale"] = data["sender"].language
             data["session"] = session
             return await handler(event, data)

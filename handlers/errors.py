@@ -24,14 +24,16 @@ def install(dp: Dispatcher) -> None:
 
 
 async def ticket_error(
-    event: ErrorEvent, translator: Translator, tickets: TicketService, sessions: SessionFactory
+    event: ErrorEvent, translator: Translator, tickets: TicketService, sessions: SessionFactory,
+    locale: str | None = None,
 ) -> None:
     error = event.exception
     assert isinstance(error, TicketError)
     update = event.update
-    user = (update.callback_query or update.message)
-    language = user.from_user.language_code if user and user.from_user else None
-    locale = translator.normalise_locale(language)
+    if locale is None:  # the session middleware never ran: Telegram's language then
+        user = (update.callback_query or update.message)
+        language = user.from_user.language_code if user and user.from_user else None
+        locale = translator.normalise_locale(language)
     text = translator.get(error.message_key, locale, **_params(error, translator, locale))
     if update.callback_query is not None:
         await update.callback_query.answer(text, show_alert=True)
@@ -50,11 +52,13 @@ def _params(error: TicketError, translator: Translator, locale: str) -> dict[str
     return params
 
 
-async def unexpected(event: ErrorEvent, translator: Translator) -> None:
+async def unexpected(
+    event: ErrorEvent, translator: Translator, locale: str | None = None
+) -> None:
     """Logged in full; a pressed button still gets an answer instead of spinning forever."""
     log.error("unhandled error in update %s", event.update.update_id, exc_info=event.exception)
     query = event.update.callback_query
     if query is not None:
-        locale = translator.normalise_locale(query.from_user.language_code)
+        locale = locale or translator.normalise_locale(query.from_user.language_code)
         with suppress(TelegramAPIError):
             await query.answer(translator.get("error.generic", locale), show_alert=True)

@@ -34,6 +34,7 @@ from bot.middlewares import (
 )
 from bot.notify import Notifier
 from bot.outbox import OutboxSender, SendLimits
+from bot.people import PeopleService
 from bot.photos import PhotoStore
 from bot.placing import Placer
 from bot.scheduler import ReminderTicker, ticking
@@ -50,7 +51,10 @@ log = logging.getLogger("gridbot")
 # a form itself goes stale after 30 minutes (bot.guided_report).
 FSM_TTL = timedelta(days=7)
 
-COMMANDS = ("start", "tickets", "merge", "unmerge", "help", "cancel", "report")
+COMMANDS = (
+    "start", "tickets", "merge", "unmerge", "help", "cancel", "whoami", "lang", "invite",
+    "report",
+)
 
 
 def utc_now() -> datetime:
@@ -78,7 +82,7 @@ class Gridbot:
 
     async def start(self) -> None:
         """Migrate, sync the stations, look at our own privacy setting, start sending."""
-        await prepare_database(self.engine, self.sessions, self.deployment)
+        await prepare_database(self.engine, self.sessions, self.deployment, clock=self.clock)
         async with self.sessions() as session:
             # The database holds the gazetteer; a new install imports the deployment's CSV.
             gazetteer = await ensure_gazetteer(session, self.deployment.gazetteer)
@@ -163,13 +167,20 @@ class Gridbot:
 
 
 async def prepare_database(
-    engine: AsyncEngine, sessions: SessionFactory, deployment: Deployment
+    engine: AsyncEngine, sessions: SessionFactory, deployment: Deployment,
+    *, clock: Callable[[], datetime] = utc_now,
 ) -> None:
-    """Migrate, and make the station table match the deployment file."""
+    """Migrate, and make the stations and the people it lists match the deployment file."""
     await migrate(engine)
     async with sessions() as session:
         await repo.sync_stations(
             session=session, stations=[(s.key, s.name, s.chief) for s in deployment.stations]
+        )
+        await repo.import_people(
+            session=session,
+            people=[(m.telegram_id, m.role, m.station, m.building, m.name)
+                    for m in deployment.people],
+            now=clock(),
         )
         await session.commit()
 
@@ -192,7 +203,7 @@ async def run_scheduler(
         notifier=_notifier(translator, deployment, clock),
     )
     try:
-        await prepare_database(engine, sessions, deployment)
+        await prepare_database(engine, sessions, deployment, clock=clock)
         await lead(
             leadership_for(engine, "scheduler"),
             work=lambda: ticking(ticker, every=timedelta(seconds=settings.tick_seconds)),
@@ -280,6 +291,7 @@ def build(
         storage=fsm_storage,
         deployment=deployment,
         tickets=tickets,
+        people=PeopleService(tickets=tickets),
         translator=translator,
         sessions=sessions,
         albums=AlbumCollector[Message](quiet=album_quiet),

@@ -33,3 +33,9 @@ class FormButton(CallbackData, prefix="f"):
     turn: int
     action: str  # done | back | cancel | pick | skip | submit
     value: str = ""  # the suggestion's number, or the category's key (at most 32)
+
+
+class LanguageChoice(CallbackData, prefix="lang"):
+    """A button under /lang: read the bot in ``locale`` (a catalog locale) from now on."""
+
+    locale: str

@@ -71,6 +71,13 @@ def _print_summary(console: Console, path: Path, deployment: Deployment) -> None
     console.print(Text(f"Time zone: {deployment.timezone}; language: {deployment.language}"))
     chats = ", ".join(str(chat) for chat in deployment.intake_chats)
     console.print(Text(f"Intake chats: {chats}"))
+    if deployment.intake == "members":
+        console.print(Text(
+            "Intake: members only (invited people, those listed under people and the chiefs; "
+            "others are told how to join and nothing of theirs is kept)"
+        ))
+    else:
+        console.print(Text("Intake: open (anyone in an intake chat may report)"))
 
     # Plain lines rather than tables: nothing wraps, so the output greps and pastes well.
     console.print(Text(f"Stations ({len(deployment.stations)}):", style="bold"))
@@ -92,6 +99,16 @@ def _print_summary(console: Console, path: Path, deployment: Deployment) -> None
                 style="yellow",
             )
         )
+    if deployment.people:
+        console.print(Text(f"People ({len(deployment.people)}):", style="bold"))
+        for member in deployment.people:
+            role = "deputy chief" if member.role == "chief" else member.role
+            where = f" of {member.station}" if member.station else ""
+            building = f", building {member.building}" if member.building else ""
+            name = f" {member.name}" if member.name else ""
+            console.print(Text.assemble(
+                "  ", (str(member.telegram_id), "bold"), f"{name}: {role}{where}{building}"
+            ))
     console.print(Text(f"Categories ({len(deployment.categories)}):", style="bold"))
     for category in deployment.categories:
         default = " (default)" if category.key == deployment.default_category else ""
@@ -244,11 +261,13 @@ def locate(
 def _mount_subcommands() -> None:
     from bot.gazetteer_cli import app as gazetteer_app
     from bot.grids_cli import app as grids_app
+    from bot.invite_cli import invite
     from bot.ticket_cli import app as ticket_app
 
     app.add_typer(grids_app, name="grids", help="Check station grids and draw them on a map.")
     app.add_typer(gazetteer_app, name="gazetteer", help="Import and inspect the gazetteer.")
     app.add_typer(ticket_app, name="ticket", help="Look at one ticket whole.")
+    app.command("invite")(invite)
 
 
 _mount_subcommands()

@@ -50,6 +50,7 @@ FOLLOWERS_HEAR = frozenset(
 DESK_PAGE = 5  # tickets per /tickets page: fits a phone screen
 OPEN_FOR_CHIEF = (Status.ASSIGNED, Status.CLAIMED, Status.REOPENED, Status.PARKED)
 EXPECT_WITHIN = timedelta(days=90)  # "处理中" further out than this is not in progress
+TELL_HOW_TO_JOIN_EVERY = timedelta(minutes=10)  # `intake: members`: one pointer per person
 
 
 @dataclass(frozen=True)
@@ -167,10 +168,48 @@ class TicketService:
             station_key=chief_of,
         )
 
+    async def is_member(self, session: AsyncSession, telegram_id: int) -> bool:
+        """Joined (by invitation or the deployment's `people:`), or a chief or office member."""
+        if self.deployment.stations_led_by(telegram_id):
+            return True
+        person = await repo.person_by_telegram_id(session=session, telegram_id=telegram_id)
+        return person is not None and (
+            person.joined_at is not None or person.role in ("chief", "office", "admin")
+        )
+
+    async def may_report(self, session: AsyncSession, sender: Sender) -> bool:
+        """Whether the deployment's `intake` takes reports from this person."""
+        return self.deployment.intake == "open" or await self.is_member(
+            session, sender.telegram_id
+        )
+
+    async def _tell_how_to_join(
+        self, session: AsyncSession, *, chat_id: int, reply_to: int, sender: Sender
+    ) -> None:
+        """`intake: members` and not a member: how to join, not every time; nothing kept."""
+        purpose = f"join:{sender.telegram_id}"
+        if not await repo.recently_told(
+            session=session, chat_id=chat_id, purpose=purpose,
+            since=self.clock() - TELL_HOW_TO_JOIN_EVERY,
+        ):
+            locale = self.notifier.group_locale
+            await self.notifier.send(
+                session, chat_id=chat_id, reply_to=reply_to, locale=locale, purpose=purpose,
+                text=self.notifier.t("intake.members_only", locale, name=escape(sender.name)),
+            )
+        await self._commit(session)
+
     # --- intake ---------------------------------------------------------------------------
 
     async def submit_report(self, session: AsyncSession, report: IncomingReport) -> Outcome:
         """A photo report from an intake chat; the same message twice makes one ticket."""
+        if self.deployment.is_intake_chat(report.chat_id) and not await self.may_report(
+            session, report.sender
+        ):
+            await self._tell_how_to_join(
+                session, chat_id=report.chat_id, reply_to=report.message_id, sender=report.sender
+            )
+            return Outcome(None)
         existing = await repo.ticket_by_source(
             session=session, chat_id=report.chat_id, message_id=report.message_id
         )
@@ -340,9 +379,11 @@ class TicketService:
         return Outcome(ticket)
 
     async def ask_for_photo(
-        self, session: AsyncSession, *, chat_id: int, message_id: int, text: str
+        self, session: AsyncSession, *, chat_id: int, message_id: int, text: str,
+        sender: Sender | None = None,
     ) -> bool:
-        """A text that is clearly a report (a located address and a problem) but no photo."""
+        """A text that is clearly a report (a located address and a problem) but no photo;
+        from someone `intake: members` does not take reports from: how to join."""
         if len(text) > MAX_CAPTION:
             return False
         parsed = parse_caption(text)
@@ -353,6 +394,11 @@ class TicketService:
         finding = await self.placer.from_text(text)
         if finding.place is None:
             return False
+        if sender is not None and not await self.may_report(session, sender):
+            await self._tell_how_to_join(
+                session, chat_id=chat_id, reply_to=message_id, sender=sender
+            )
+            return True
         await self.notifier.reply(
             session, chat_id=chat_id, reply_to=message_id, key="ack.ask_photo",
             address=escape(finding.place.address),
@@ -391,6 +437,13 @@ class TicketService:
         if ticket.station_key:
             station = await repo.get_station(session=session, key=ticket.station_key)
             if station is not None and station.chief_telegram_id == person.telegram_id:
+                roles.add(Role.CHIEF)
+            # A deputy chief, invited or listed in the deployment file (joined_at): a former
+            # chief of the station the deployment has since replaced never joined that way.
+            if (
+                person.role == "chief" and person.station_key == ticket.station_key
+                and person.joined_at is not None
+            ):
                 roles.add(Role.CHIEF)
         if person.role in ("office", "admin"):
             roles.add(Role.OFFICE)

@@ -2,13 +2,22 @@
 
 from aiogram import Router
 
-from handlers import chief_desk, common, fallback, feedback, group_intake, guided_report
+from handlers import (
+    chief_desk,
+    common,
+    fallback,
+    feedback,
+    group_intake,
+    guided_report,
+    people,
+)
 
 
 def get_routers() -> list[Router]:
     # Conversation states first (a chief's after-photo, a reporter's comment), then intake,
     # then the catch-alls.
     return [
+        people.router(),  # before common: /start with an invitation token is joining
         common.router(),
         guided_report.router(),  # before the chief's questions: /report starts a form
         chief_desk.router(),

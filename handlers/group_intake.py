@@ -87,7 +87,8 @@ async def text_in_group(
     )
     if answered.ticket is None:
         await tickets.ask_for_photo(
-            session, chat_id=message.chat.id, message_id=message.message_id, text=message.text
+            session, chat_id=message.chat.id, message_id=message.message_id, text=message.text,
+            sender=sender,
         )
 
 

@@ -53,7 +53,7 @@ FSM_TTL = timedelta(days=7)
 
 COMMANDS = (
     "start", "tickets", "merge", "unmerge", "help", "cancel", "whoami", "lang", "invite",
-    "report",
+    "my", "open", "report",
 )
 
 
@@ -182,6 +182,7 @@ async def prepare_database(
                     for m in deployment.people],
             now=clock(),
         )
+        await repo.schedule_unanswered_resolutions(session=session)
         await session.commit()
 
 

@@ -8,7 +8,8 @@ from aiogram.filters.callback_data import CallbackData
 class TicketButton(CallbackData, prefix="t"):
     """A button acting on one ticket: ``t:<action>:<ticket id>``."""
 
-    action: str  # claim | resolve | reject | progress | ok | nok | skip
+    # claim | resolve | reject | progress | ok | nok | skip | move | note | reopen | open
+    action: str
     ticket: int
 
 
@@ -33,6 +34,26 @@ class FormButton(CallbackData, prefix="f"):
     turn: int
     action: str  # done | back | cancel | pick | skip | submit
     value: str = ""  # the suggestion's number, or the category's key (at most 32)
+
+
+class MyPage(CallbackData, prefix="m"):
+    """A page of a reporter's /my list."""
+
+    page: int
+
+
+class OpenPage(CallbackData, prefix="o"):
+    """A page of the street office's /open list, of one station (``station``) or all ("")."""
+
+    station: str
+    page: int
+
+
+class MoveTo(CallbackData, prefix="r"):
+    """"🔀 转派": send ticket ``ticket`` to the station ``station`` (a key of at most 32)."""
+
+    ticket: int
+    station: str
 
 
 class LanguageChoice(CallbackData, prefix="lang"):

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from html import escape
 from typing import Any, Protocol
 
-from babel.dates import format_skeleton
+from babel.dates import format_skeleton, format_timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import ExpectedDay, TicketButton
 from bot.deployment import Deployment
-from bot.lifecycle import Light, Status, deadline_light
+from bot.lifecycle import Action, Light, Role, Status, allowed_actions, deadline_light
 from bot.reminders import REMINDED_STATUSES
 from storage import repo
 from storage.models import OutboxMessage, Person, Photo, Station, Ticket
@@ -43,7 +43,8 @@ QUICK_PICKS = (
 
 def desk_buttons(ticket: Ticket, *, in_progress: bool = True) -> list[list[Button]]:
     """What a chief can do next with a ticket on their desk: with ``in_progress``, also
-    "⏳ 处理中" (say which day it will be done) while the chief owes work on it."""
+    "⏳ 处理中" (say which day it will be done) while the chief owes work on it; then
+    "🔀 转派" to another station and "📝 备注"."""
     status = Status(ticket.status)
     if status is Status.ASSIGNED:
         rows = [[Button("button.claim", "claim"), Button("button.reject", "reject")]]
@@ -51,7 +52,30 @@ def desk_buttons(ticket: Ticket, *, in_progress: bool = True) -> list[list[Butto
         rows = [[Button("button.resolve", "resolve"), Button("button.reject", "reject")]]
     if in_progress and status in REMINDED_STATUSES:
         rows.append([Button("button.in_progress", "progress")])
+    more = [Button("button.note", "note")]
+    if Action.REASSIGN in allowed_actions(status, [Role.CHIEF]):
+        more.insert(0, Button("button.reassign", "move"))
+    rows.append(more)
     return rows
+
+
+# The street office's buttons on a ticket card, for the actions the lifecycle allows it now.
+OFFICE_BUTTONS = {
+    Action.REASSIGN: Button("button.reassign", "move"),
+    Action.REJECT: Button("button.reject", "reject"),
+    Action.REOPEN: Button("button.reopen", "reopen"),
+    Action.NOTE: Button("button.note", "note"),
+}
+
+
+def office_buttons(ticket: Ticket) -> list[list[Button]]:
+    """What the street office can do with a ticket now (claiming stays the chief's)."""
+    buttons = [
+        OFFICE_BUTTONS[action]
+        for action in allowed_actions(Status(ticket.status), [Role.OFFICE])
+        if action in OFFICE_BUTTONS
+    ]
+    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
 
 class Notifier:
@@ -182,6 +206,10 @@ class Notifier:
     def format_time(self, moment: datetime) -> str:
         return moment.astimezone(self.deployment.zone).strftime("%m-%d %H:%M")
 
+    def format_span(self, span: timedelta, locale: str) -> str:
+        """A duration as the reader says it: "3天", "3 days"."""
+        return format_timedelta(span, threshold=2, locale=locale)  # 36 h: "36小时", not "2天"
+
     def format_day(self, day: date, locale: str) -> str:
         """A day with its weekday as the reader writes it: "12月5日周六", "Sat, Dec 5"."""
         this_year = self.clock().astimezone(self.deployment.zone).year
@@ -288,12 +316,7 @@ class Notifier:
         station: Station | None = None, **extra: Any,
     ) -> None:
         """In private when the reporter has started the bot, else as a reply in the group."""
-        if reporter.private_chat_started:
-            where: dict[str, Any] = {"chat_id": reporter.telegram_id, "reply_to": None}
-            locale = reporter.language
-        else:
-            where = self.reply_in_group(ticket)
-            locale = self.group_locale
+        where, locale = self.reporter_chat(ticket, reporter)
         await self.send(
             session, **where, locale=locale, ticket=ticket, buttons=buttons,
             photo=photo,
@@ -302,6 +325,36 @@ class Notifier:
                 **self.fields(ticket, locale, station=station),
             ),
         )
+
+    def reporter_chat(self, ticket: Ticket, reporter: Person) -> tuple[dict[str, Any], str]:
+        """Where the reporter hears of a ticket, and in which language."""
+        if reporter.private_chat_started:
+            return {"chat_id": reporter.telegram_id, "reply_to": None}, reporter.language
+        return self.reply_in_group(ticket), self.group_locale
+
+    async def auto_closed(
+        self, session: AsyncSession, *, ticket: Ticket, reporter: Person | None,
+        station: Station | None, chief: Person | None, after: timedelta,
+    ) -> None:
+        """The reporter and the chief hear that a fix nobody answered was closed."""
+        if reporter is not None:
+            where, locale = self.reporter_chat(ticket, reporter)
+            await self.send(
+                session, **where, locale=locale, ticket=ticket,
+                text=self.t(
+                    "reporter.auto_closed", locale, after=self.format_span(after, locale),
+                    **self.fields(ticket, locale, station=station),
+                ),
+            )
+        if station is not None:
+            locale = chief.language if chief else self.group_locale
+            await self.send(
+                session, chat_id=station.chief_telegram_id, locale=locale, ticket=ticket,
+                text=self.t(
+                    "chief.auto_closed", locale, after=self.format_span(after, locale),
+                    **self.fields(ticket, locale, station=station),
+                ),
+            )
 
     async def in_group(
         self, session: AsyncSession, *, ticket: Ticket, key: str, station: Station | None = None,

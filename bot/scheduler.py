@@ -1,4 +1,5 @@
-"""Reminders and escalation (督办): a tick claims the tickets that are due and acts on them.
+"""Reminders, escalation (督办) and auto-close: a tick claims the tickets that are due and acts
+on them.
 
 The database is the source of truth for what is due (`ticket.next_reminder_at`); APScheduler
 only calls `tick` at an interval. Claiming is one atomic UPDATE, and the reminders go to the
@@ -16,7 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deployment import Deployment
-from bot.lifecycle import Role, Status
+from bot.lifecycle import Action, Role, Status, next_status
 from bot.notify import Notifier, desk_buttons
 from bot.reminders import plan
 from storage import repo
@@ -76,9 +77,12 @@ class ReminderTicker:
             now=now, status=Status(ticket.status), due=ticket.due_at,
             reminders_sent=ticket.reminders_sent, escalated=ticket.escalated_at is not None,
             expected_by=ticket.expected_by, policy=self.deployment.reminders,
-            zone=self.deployment.zone,
+            zone=self.deployment.zone, resolved_at=ticket.resolved_at,
+            auto_close_after=self.deployment.feedback.auto_close_after,
         )
         ticket.next_reminder_at = decision.next_at
+        if decision.auto_close:
+            return await self._auto_close(session, ticket, now, station, chief, decision.reason)
         written = 0
         if decision.remind and station is not None:
             ticket.reminders_sent += 1
@@ -99,6 +103,32 @@ class ReminderTicker:
                 from_status=ticket.status, to_status=ticket.status, note=decision.reason,
             ))
         return written
+
+    async def _auto_close(
+        self, session: AsyncSession, ticket: Ticket, now: datetime, station: Station | None,
+        chief: Person | None, reason: str,
+    ) -> int:
+        """The reporter never answered "问题解决了吗？": the system closes the ticket (the
+        lifecycle's AUTO_CLOSE) and tells the reporter, the chief and the followers."""
+        before = Status(ticket.status)
+        ticket.status = next_status(before, Action.AUTO_CLOSE, [Role.SYSTEM])
+        ticket.closed_at = ticket.updated_at = now
+        ticket.rating = None  # silence is no verdict
+        session.add(ticket)
+        session.add(TicketEvent(
+            ticket_id=ticket.id or 0, at=now, role=Role.SYSTEM, action=Action.AUTO_CLOSE,
+            from_status=before, to_status=ticket.status, note=reason,
+        ))
+        reporter = await repo.get_person(session=session, person_id=ticket.reporter_id)
+        await self.notifier.auto_closed(
+            session, ticket=ticket, reporter=reporter, station=station, chief=chief,
+            after=self.deployment.feedback.auto_close_after,
+        )
+        followers = await repo.followers_with_reports(session=session, ticket_id=ticket.id or 0)
+        await self.notifier.to_followers(
+            session, ticket=ticket, followers=followers, key="repeat.progress"
+        )
+        return 1 + (reporter is not None) + len(followers)
 
 
 def scheduler_for(ticker: ReminderTicker, *, every: timedelta) -> AsyncIOScheduler:

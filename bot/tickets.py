@@ -7,7 +7,7 @@ and the outbox messages in one transaction, commits, and wakes the sender.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from html import escape
@@ -17,13 +17,14 @@ from typing import Any, Literal
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import TicketsPage
+from bot.callbacks import MoveTo, MyPage, OpenPage, TicketButton, TicketsPage
 from bot.dates import parse_expected_date
 from bot.dedup import Sighting, Similarity, best_match, cell_of, cells_around
 from bot.deployment import Deployment
 from bot.intake import classify, looks_like_problem, parse_caption
 from bot.lifecycle import (
     FINAL_STATUSES,
+    OPEN_STATUSES,
     TRANSITIONS,
     Action,
     NotPermitted,
@@ -34,7 +35,7 @@ from bot.lifecycle import (
     next_status,
 )
 from bot.locating import Place
-from bot.notify import Button, Notifier, desk_buttons
+from bot.notify import Button, Notifier, desk_buttons, office_buttons
 from bot.photos import ImageInfo, PhotoError, PhotoStore, inspect_image, strip_metadata
 from bot.placing import Finding, Placer
 from bot.reminders import REMINDED_STATUSES, first_reminder_at, plan
@@ -45,11 +46,19 @@ MAX_CAPTION = 1024  # Telegram's own caption limit; longer text is refused polit
 ADDRESS_WAIT = timedelta(hours=6)  # a bare address reply completes a report this recent
 # Merged reporters hear of these steps of the ticket they follow.
 FOLLOWERS_HEAR = frozenset(
-    {Action.CLAIM, Action.RESOLVE, Action.REJECT, Action.CONFIRM, Action.AUTO_CLOSE}
+    {Action.CLAIM, Action.RESOLVE, Action.REJECT, Action.CONFIRM, Action.AUTO_CLOSE,
+     Action.DISPUTE, Action.REASSIGN, Action.REOPEN}
 )
+# A note or a reason longer than this (TicketEvent.note) is cut, and the writer told so:
+# Telegram clients split a long text into several messages, and only the first answers.
+MAX_NOTE = 1024
+NEEDS_REASON = frozenset({Action.REJECT, Action.REASSIGN, Action.REOPEN})
 DESK_PAGE = 5  # tickets per /tickets page: fits a phone screen
 OPEN_FOR_CHIEF = (Status.ASSIGNED, Status.CLAIMED, Status.REOPENED, Status.PARKED)
 EXPECT_WITHIN = timedelta(days=90)  # "处理中" further out than this is not in progress
+OFFICE_ROLES = ("office", "admin")  # Person.role values that act as the street office
+CARD_NOTES = 3  # the latest notes shown on the office's ticket card
+CARD_REASON = 200  # characters of a reassignment's reason shown on the new chief's card
 TELL_HOW_TO_JOIN_EVERY = timedelta(minutes=10)  # `intake: members`: one pointer per person
 
 
@@ -469,6 +478,8 @@ class TicketService:
             Action.RESOLVE: "chief.ask_resolution",
             Action.REJECT: "chief.ask_reject_reason",
             Action.DISPUTE: "reporter.ask_comment",
+            Action.NOTE: "desk.ask_note",
+            Action.REOPEN: "office.ask_reopen_reason",
         }[action]
         buttons = [[Button("button.skip", "skip")]] if action is Action.DISPUTE else []
         locale = person.language if chat_id == person.telegram_id else None
@@ -492,13 +503,21 @@ class TicketService:
         photo: IncomingPhoto | None = None,
         station_key: str | None = None,
     ) -> Ticket:
-        """Take a lifecycle action for a person, with the server-side permission check."""
+        """Take a lifecycle action for a person, with the server-side permission check.
+
+        A reassignment goes to ``station_key`` and keeps the deadline: the resident's clock
+        started with the report and does not restart because a station passed it on; the
+        new chief's reminders start afresh."""
         ticket, person, roles = await self._load(session, ticket_id=ticket_id, sender=sender)
         before = Status(ticket.status)
         after = next_status(before, action, roles)
-        note = (note or "").strip()[:MAX_CAPTION] or None
-        if action is Action.REJECT and not note:
-            raise MissingInput("a rejection needs a reason")
+        target = None
+        if action is Action.REASSIGN:
+            target = await self._target_station(session, ticket, station_key)
+        typed = len((note or "").strip())
+        note = (note or "").strip()[:MAX_NOTE] or None
+        if action in NEEDS_REASON and not note:
+            raise MissingInput(f"{action} needs a reason")
         if action is Action.RESOLVE and photo is None:
             raise MissingInput("a resolution needs an after-photo")
         after_photo = None
@@ -514,12 +533,17 @@ class TicketService:
         now = self.clock()
         ticket.status = after
         ticket.updated_at = now
+        previous = ticket.station_key
         if action is Action.CLAIM:
             ticket.claimed_at = now
         elif action is Action.RESOLVE:
             ticket.resolved_at, ticket.resolution_note = now, note
-        elif action in (Action.REJECT, Action.DISPUTE):
+        elif action in (Action.REJECT, Action.DISPUTE, Action.REOPEN):
             ticket.reason = note
+        elif action is Action.REASSIGN and target is not None:
+            ticket.station_key, ticket.claimed_at = target.key, None
+        if action is Action.REOPEN:
+            ticket.closed_at = None
         if action in (Action.CONFIRM, Action.AUTO_CLOSE):
             ticket.closed_at = now
             ticket.rating = "satisfied" if action is Action.CONFIRM else None
@@ -527,13 +551,27 @@ class TicketService:
             ticket.rating = "unsatisfied"
         if action is Action.REJECT:
             ticket.closed_at = now
-        self._schedule_reminders(ticket, before=before, now=now)
+        self._schedule_reminders(
+            ticket, before=before, now=now, restart=action is Action.REASSIGN
+        )
         session.add(ticket)
+        moved = {"from": previous, "to": ticket.station_key} if target is not None else None
         await self._event(
             session, ticket=ticket, actor=person, role=role, action=action, before=before,
-            note=note,
+            note=note, details=moved,
         )
-        await self._tell(session, ticket=ticket, action=action, photo=after_photo, note=note)
+        await self._tell(
+            session, ticket=ticket, action=action, photo=after_photo, note=note,
+            previous=previous,
+        )
+        if action in NEEDS_REASON and typed > MAX_NOTE:
+            await self._tell_cut(session, person=person, ticket=ticket, length=typed)
+        if role is Role.OFFICE:  # the office acts from a card: say what became of it
+            await self.notifier.reply(
+                session, chat_id=person.telegram_id, reply_to=None, key="open.done",
+                locale=person.language, number=ticket.id,
+                status=self.notifier.t(f"status.{ticket.status}", person.language),
+            )
         await self._commit(session)
         return ticket
 
@@ -546,7 +584,7 @@ class TicketService:
 
     async def _tell(
         self, session: AsyncSession, *, ticket: Ticket, action: Action, photo: Photo | None,
-        note: str | None,
+        note: str | None, previous: str | None = None,
     ) -> None:
         """Who hears about each transition, and what they are asked next."""
         if action in FOLLOWERS_HEAR:
@@ -611,6 +649,45 @@ class TicketService:
                 session, ticket=ticket, station=station, chief=chief, photo=photo,
                 reporter=reporter, key="chief.reopened", comment=shown_note,
             )
+        elif action is Action.REOPEN and station:
+            await self.notifier.to_reporter(
+                session, ticket=ticket, reporter=reporter, key="reporter.reopened_by_office",
+                station=station,
+            )
+            await self.notifier.chief_card(
+                session, ticket=ticket, station=station, chief=chief, photo=None,
+                reporter=reporter, key="chief.reopened_by_office", comment=shown_note,
+            )
+        elif action is Action.REASSIGN and station:
+            await self._tell_reassigned(
+                session, ticket=ticket, station=station, chief=chief, reporter=reporter,
+                previous=previous, reason=note or "",
+            )
+
+    async def _tell_reassigned(
+        self, session: AsyncSession, *, ticket: Ticket, station: Station, chief: Person | None,
+        reporter: Person, previous: str | None, reason: str,
+    ) -> None:
+        """The new chief gets the card as for a new ticket; the old chief and the reporter
+        hear where it went. The reason stays between the chiefs and the office."""
+        old = await repo.get_station(session=session, key=previous) if previous else None
+        # The card is a photo caption (1024 characters at most): a long reason is cut there
+        # and sent whole to the old chief; the history keeps it all.
+        short_reason = escape(_shortened(reason, CARD_REASON))
+        photos = await repo.photos_of(session=session, ticket_id=ticket.id or 0, kind="report")
+        await self.notifier.chief_card(
+            session, ticket=ticket, station=station, chief=chief,
+            photo=photos[0] if photos else None, reporter=reporter, key="chief.card_moved",
+            moved_from=escape(old.name) if old else "—", reason=short_reason,
+        )
+        if old is not None:
+            await self.notifier.to_chief(
+                session, ticket=ticket, station=old, chief=await self._chief(session, old),
+                key="chief.moved_away", to_station=escape(station.name), reason=escape(reason),
+            )
+        await self.notifier.to_reporter(
+            session, ticket=ticket, reporter=reporter, key="reporter.moved", station=station
+        )
 
     # --- 处理中: the chief says which day a ticket will be done ----------------------------
 
@@ -1022,10 +1099,16 @@ class TicketService:
         await self._commit(session)
         return ticket
 
-    def _schedule_reminders(self, ticket: Ticket, *, before: Status, now: datetime) -> None:
-        """Reminders start when a chief gets a ticket (again), and stop when it leaves them."""
+    def _schedule_reminders(
+        self, ticket: Ticket, *, before: Status, now: datetime, restart: bool = False
+    ) -> None:
+        """Reminders start when a chief gets a ticket (again: ``restart`` for another
+        station's chief), and stop when it leaves them; a resolved ticket waits for the
+        reporter's answer until it closes by itself (`bot.reminders.plan`)."""
         after = Status(ticket.status)
-        if after in (Status.ASSIGNED, Status.REOPENED) and after is not before:
+        if after is Status.RESOLVED:
+            ticket.next_reminder_at = now + self.deployment.feedback.auto_close_after
+        elif after in (Status.ASSIGNED, Status.REOPENED) and (after is not before or restart):
             ticket.reminders_sent = 0
             ticket.expected_by = None  # a new round: an earlier "处理中" no longer holds
             ticket.next_reminder_at = first_reminder_at(
@@ -1036,12 +1119,7 @@ class TicketService:
             ticket.next_reminder_at = None
 
     async def _tell_followers(self, session: AsyncSession, *, ticket: Ticket) -> None:
-        followers = []
-        for follower in await repo.followers_of(session=session, ticket_id=ticket.id or 0):
-            person = await repo.get_person(session=session, person_id=follower.person_id)
-            via = await repo.get_ticket(session=session, ticket_id=follower.via_ticket_id)
-            if person is not None and via is not None:
-                followers.append((person, via))
+        followers = await repo.followers_with_reports(session=session, ticket_id=ticket.id or 0)
         await self.notifier.to_followers(
             session, ticket=ticket, followers=followers, key="repeat.progress"
         )
@@ -1065,29 +1143,49 @@ class TicketService:
         station_key = person.station_key if person.role == "chief" else None
         if station_key is None:
             return DeskPage(self.notifier.t("tickets.not_chief", locale), [])
-        page = max(page, 0)
-        rows, total = await repo.open_tickets_for_station(
-            session=session, station_key=station_key,
-            statuses=[s.value for s in OPEN_FOR_CHIEF], offset=page * DESK_PAGE, limit=DESK_PAGE,
-        )
+        rows, total, page, pages = await self._page(page, lambda offset: (
+            repo.open_tickets_for_station(
+                session=session, station_key=station_key,
+                statuses=[s.value for s in OPEN_FOR_CHIEF], offset=offset, limit=DESK_PAGE,
+            )
+        ))
         if total == 0:
             return DeskPage(self.notifier.t("tickets.empty", locale), [])
-        total_pages = ceil(total / DESK_PAGE)
-        lines = [self.notifier.t(
-            "tickets.header", locale, total=total, page=page + 1, pages=total_pages
-        )]
+        lines = [
+            self.notifier.t("tickets.header", locale, total=total, page=page + 1, pages=pages)
+        ]
         lines += [
             self.notifier.t("tickets.line", locale, **self.notifier.fields(ticket, locale))
             for ticket in rows
         ]
-        paging = []
-        if page > 0:
-            paging.append(Button("button.prev", TicketsPage(page=page - 1).pack()))
-        if page + 1 < total_pages:
-            paging.append(Button("button.next", TicketsPage(page=page + 1).pack()))
         return DeskPage(
-            "\n".join(lines), self.notifier.buttons([paging], locale, ticket=None)
+            "\n".join(lines),
+            [self._paging(locale, page, pages, lambda n: TicketsPage(page=n).pack())],
         )
+
+    async def _page(
+        self, page: int, fetch: Callable[[int], Awaitable[tuple[list[Ticket], int]]]
+    ) -> tuple[list[Ticket], int, int, int]:
+        """One page of a ticket list (``fetch`` takes the offset) as (rows, total, page,
+        pages); a page number past the end (stale, or forged) shows the last page."""
+        page = max(page, 0)
+        rows, total = await fetch(page * DESK_PAGE)
+        pages = max(ceil(total / DESK_PAGE), 1)
+        if page >= pages:
+            page = pages - 1
+            rows, total = await fetch(page * DESK_PAGE)
+        return rows, total, page, pages
+
+    def _paging(
+        self, locale: str, page: int, pages: int, turn: Callable[[int], str]
+    ) -> list[dict[str, str]]:
+        """◀ 上一页 / 下一页 ▶ under a list; ``turn`` packs a page number into button data."""
+        buttons = []
+        if page > 0:
+            buttons.append(Button("button.prev", turn(page - 1)))
+        if page + 1 < pages:
+            buttons.append(Button("button.next", turn(page + 1)))
+        return self.notifier.buttons([buttons], locale, ticket=None)[0]
 
     async def show_desk(
         self, session: AsyncSession, *, sender: Sender, chat_id: int, page: int
@@ -1095,6 +1193,246 @@ class TicketService:
         desk = await self.desk_page(session, sender=sender, page=page)
         await self.notifier.send_rows(session, chat_id=chat_id, text=desk.text, rows=desk.buttons)
         await self._commit(session)
+
+    # --- the reporter's view: /my -----------------------------------------------------------
+
+    async def my_page(self, session: AsyncSession, *, sender: Sender, page: int) -> DeskPage:
+        """One page of the tickets this person reported, newest first; a resolved one they
+        have not judged yet carries its 满意 / 不满意 buttons."""
+        person = await self.person(session, sender)
+        locale = person.language
+        rows, total, page, pages = await self._page(page, lambda offset: (
+            repo.tickets_of_reporter(
+                session=session, reporter_id=person.id or 0, offset=offset, limit=DESK_PAGE
+            )
+        ))
+        t = self.notifier.t
+        if total == 0:
+            return DeskPage(t("my.empty", locale), [])
+        lines = [t("my.header", locale, total=total, page=page + 1, pages=pages)]
+        rating: list[list[dict[str, str]]] = []
+        for ticket in rows:
+            fields = self.notifier.fields(ticket, locale)
+            fields["address"] = escape(
+                _shortened(ticket.address or ticket.address_text or "", 20)
+            ) or t("ticket.no_address", locale)
+            if ticket.status == Status.DUPLICATE and ticket.duplicate_of is not None:
+                lines.append(t("my.line_merged", locale, into=ticket.duplicate_of, **fields))
+            else:
+                lines.append(t("my.line", locale, **fields).strip())
+            if ticket.status == Status.RESOLVED:
+                rating.append([
+                    {"text": t("button.rate_ok", locale, number=ticket.id),
+                     "data": TicketButton(action="ok", ticket=ticket.id or 0).pack()},
+                    {"text": t("button.rate_nok", locale, number=ticket.id),
+                     "data": TicketButton(action="nok", ticket=ticket.id or 0).pack()},
+                ])
+        if rating:
+            lines.append(t("my.rate_hint", locale))
+        paging = self._paging(locale, page, pages, lambda n: MyPage(page=n).pack())
+        return DeskPage("\n".join(lines), [row for row in (*rating, paging) if row])
+
+    async def show_my(self, session: AsyncSession, *, sender: Sender, chat_id: int) -> None:
+        mine = await self.my_page(session, sender=sender, page=0)
+        await self.notifier.send_rows(session, chat_id=chat_id, text=mine.text, rows=mine.buttons)
+        await self._commit(session)
+
+    # --- the street office's view: /open, a ticket's card ----------------------------------
+
+    async def show_open(
+        self, session: AsyncSession, *, sender: Sender, chat_id: int, said: str | None
+    ) -> None:
+        """/open (every station), /open <station key or name>, or /open <number> (one
+        ticket's card, whatever its state)."""
+        said = (said or "").strip()
+        number = said.removeprefix("#")
+        if number.isdigit() and len(number) < 10:
+            await self.office_card(session, ticket_id=int(number), sender=sender, chat_id=chat_id)
+            return
+        listing = await self.open_page(session, sender=sender, station=said, page=0)
+        await self.notifier.send_rows(
+            session, chat_id=chat_id, text=listing.text, rows=listing.buttons
+        )
+        await self._commit(session)
+
+    async def open_page(
+        self, session: AsyncSession, *, sender: Sender, station: str, page: int
+    ) -> DeskPage:
+        """One page of the open tickets of every station (``station`` empty) or of one, most
+        overdue first, each number a button to its card. Street office staff only."""
+        person = await self.person(session, sender)
+        locale = person.language
+        t = self.notifier.t
+        if person.role not in OFFICE_ROLES:
+            raise NotOffice(f"{person.role} is not the street office")
+        chosen = None
+        if station:
+            chosen = next(
+                (s for s in self.deployment.stations if station in (s.key, s.name)), None
+            )
+            if chosen is None:
+                known = "、".join(f"{s.key}（{escape(s.name)}）" for s in self.deployment.stations)
+                return DeskPage(t(
+                    "open.unknown_station", locale, station=escape(_shortened(station)),
+                    stations=known,
+                ), [])
+        scope = escape(chosen.name) if chosen else t("open.all", locale)
+        rows, total, page, pages = await self._page(page, lambda offset: (
+            repo.open_tickets_for_station(
+                session=session, station_key=chosen.key if chosen else None,
+                statuses=[s.value for s in OPEN_STATUSES], offset=offset, limit=DESK_PAGE,
+            )
+        ))
+        if total == 0:
+            return DeskPage(t("open.empty", locale, scope=scope), [])
+        names = {s.key: s.name for s in self.deployment.stations}
+        lines = [t("open.header", locale, scope=scope, total=total, page=page + 1, pages=pages)]
+        for ticket in rows:
+            fields = self.notifier.fields(ticket, locale)
+            fields["address"] = escape(
+                _shortened(ticket.address or ticket.address_text or "", 20)
+            ) or t("ticket.no_address", locale)
+            fields["station"] = escape(names.get(ticket.station_key or "", "—"))
+            lines.append(t("open.line", locale, **fields).strip())
+        numbers = [
+            {"text": t("button.ticket", locale, number=ticket.id),
+             "data": TicketButton(action="open", ticket=ticket.id or 0).pack()}
+            for ticket in rows
+        ]
+        paging = self._paging(
+            locale, page, pages,
+            lambda n: OpenPage(station=chosen.key if chosen else "", page=n).pack(),
+        )
+        rows_of_five = [numbers[i : i + 5] for i in range(0, len(numbers), 5)]
+        return DeskPage("\n".join(lines), [row for row in (*rows_of_five, paging) if row])
+
+    async def office_card(
+        self, session: AsyncSession, *, ticket_id: int, sender: Sender, chat_id: int
+    ) -> None:
+        """One ticket for the street office: its facts, its latest notes, and the buttons
+        for what the lifecycle lets the office do now."""
+        ticket = await repo.get_ticket(session=session, ticket_id=ticket_id)
+        if ticket is None:
+            raise TicketNotFound(f"ticket {ticket_id}")
+        person = await self.person(session, sender)
+        if Role.OFFICE not in await self.roles_of(session, person, ticket):
+            raise NotOffice(f"{person.role} is not the street office")
+        locale = person.language
+        t = self.notifier.t
+        station = await self._station(session, ticket)
+        reporter = await repo.get_person(session=session, person_id=ticket.reporter_id)
+        fields = self.notifier.fields(ticket, locale, station=station)
+        fields["station"] = fields["station"] or "—"
+        text = t("open.card", locale, reporter=escape(reporter.name if reporter else ""), **fields)
+        notes = [e for e in await repo.events_of(session=session, ticket_id=ticket_id)
+                 if e.action == Action.NOTE][-CARD_NOTES:]
+        for event in notes:
+            who = await repo.get_person(session=session, person_id=event.actor_id or 0)
+            text += "\n" + t(
+                "open.card_note", locale, at=self.notifier.format_time(event.at),
+                who=escape(who.name if who else ""), note=escape(_shortened(event.note or "", 80)),
+            )
+        photos = await repo.photos_of(session=session, ticket_id=ticket_id, kind="report")
+        photo = photos[0] if photos and len(text) <= MAX_CAPTION else None
+        await self.notifier.send(
+            session, chat_id=chat_id, locale=locale, ticket=ticket, text=text,
+            buttons=office_buttons(ticket), photo=photo,
+        )
+        await self._commit(session)
+
+    # --- 🔀 转派 and 📝 备注 (the chief of the ticket's station, or the street office) -----
+
+    async def offer_stations(
+        self, session: AsyncSession, *, ticket_id: int, sender: Sender, chat_id: int
+    ) -> None:
+        """"🔀 转派": if this person may reassign the ticket now, the other stations as buttons."""
+        ticket, person, roles = await self._load(session, ticket_id=ticket_id, sender=sender)
+        next_status(Status(ticket.status), Action.REASSIGN, roles)
+        others = [s for s in self.deployment.stations if s.key != ticket.station_key]
+        if not others:
+            raise NoOtherStation(f"no station but {ticket.station_key}")
+        locale = person.language
+        station = await self._station(session, ticket)
+        buttons = [
+            {"text": s.name, "data": MoveTo(ticket=ticket.id or 0, station=s.key).pack()}
+            for s in others
+        ]
+        await self.notifier.send_rows(
+            session, chat_id=chat_id,
+            text=self.notifier.t(
+                "move.ask_station", locale, **self.notifier.fields(ticket, locale, station=station)
+            ),
+            rows=[buttons[i : i + 2] for i in range(0, len(buttons), 2)],
+        )
+        await self._commit(session)
+
+    async def choose_station(
+        self, session: AsyncSession, *, ticket_id: int, station_key: str, sender: Sender,
+        chat_id: int,
+    ) -> None:
+        """A station was picked: check again (the ticket may have moved on), then ask why."""
+        ticket, person, roles = await self._load(session, ticket_id=ticket_id, sender=sender)
+        next_status(Status(ticket.status), Action.REASSIGN, roles)
+        target = await self._target_station(session, ticket, station_key)
+        locale = person.language
+        await self.notifier.reply(
+            session, chat_id=chat_id, reply_to=None, key="move.ask_reason", locale=locale,
+            number=ticket.id, station=escape(target.name),
+        )
+        await self._commit(session)
+
+    async def _tell_cut(
+        self, session: AsyncSession, *, person: Person, ticket: Ticket, length: int
+    ) -> None:
+        await self.notifier.reply(
+            session, chat_id=person.telegram_id, reply_to=None, key="desk.text_cut",
+            locale=person.language, number=ticket.id, length=length, limit=MAX_NOTE,
+        )
+
+    async def _target_station(
+        self, session: AsyncSession, ticket: Ticket, station_key: str | None
+    ) -> Station:
+        """The station a ticket is reassigned to: one of the deployment's, not its own."""
+        if station_key not in {s.key for s in self.deployment.stations}:
+            raise UnknownStation(f"no station {station_key!r}")
+        station = await repo.get_station(session=session, key=station_key or "")
+        if station is None:
+            raise UnknownStation(f"station {station_key!r} is not in the database")
+        if station.key == ticket.station_key:
+            raise SameStation(number=ticket.id, station=escape(station.name))
+        return station
+
+    async def add_note(
+        self, session: AsyncSession, *, ticket_id: int, sender: Sender, text: str | None
+    ) -> Ticket:
+        """"📝 备注": an internal remark in the ticket's history (the state stays). The
+        reporter never sees notes; the chief hears of one the street office adds."""
+        ticket, person, roles = await self._load(session, ticket_id=ticket_id, sender=sender)
+        status = Status(ticket.status)
+        next_status(status, Action.NOTE, roles)
+        typed = (text or "").strip()
+        if not typed:
+            raise MissingInput("an empty note")
+        note = typed[:MAX_NOTE]
+        role = self._acting_role(status, Action.NOTE, roles)
+        await self._event(
+            session, ticket=ticket, actor=person, role=role, action=Action.NOTE, before=status,
+            note=note,
+        )
+        await self.notifier.reply(
+            session, chat_id=person.telegram_id, reply_to=None, key="desk.noted",
+            locale=person.language, number=ticket.id,
+        )
+        if len(typed) > MAX_NOTE:
+            await self._tell_cut(session, person=person, ticket=ticket, length=len(typed))
+        station = await self._station(session, ticket)
+        if role is Role.OFFICE and station is not None:
+            await self.notifier.to_chief(
+                session, ticket=ticket, station=station, chief=await self._chief(session, station),
+                key="chief.office_note", note=escape(note),
+            )
+        await self._commit(session)
+        return ticket
 
 
 def _shortened(text: str, limit: int = 30) -> str:
@@ -1118,6 +1456,24 @@ class Repeat:
 
 class NotARepeat(TicketError):
     message_key = "error.not_a_repeat"
+
+
+class SameStation(TicketError):
+    message_key = "move.same_station"
+
+
+class UnknownStation(TicketError):
+    message_key = "move.unknown_station"
+
+
+class NoOtherStation(TicketError):
+    message_key = "move.no_other_station"
+
+
+class NotOffice(TicketError):
+    """Only the street office sees every station's tickets and acts on them from there."""
+
+    message_key = "open.not_office"
 
 
 class PhotoRefused(TicketError):

@@ -9,6 +9,7 @@ from handlers import (
     feedback,
     group_intake,
     guided_report,
+    office,
     people,
 )
 
@@ -22,6 +23,7 @@ def get_routers() -> list[Router]:
         guided_report.router(),  # before the chief's questions: /report starts a form
         chief_desk.router(),
         feedback.router(),
+        office.router(),
         group_intake.router(),
         fallback.router(),
     ]

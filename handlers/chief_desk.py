@@ -1,25 +1,24 @@
 """The chief's desk: claim, resolve with an after-photo, reject with a reason, say which day
-a ticket will be done (⏳ 处理中), and /tickets."""
+a ticket will be done (⏳ 处理中), reassign to another station with a reason (🔀 转派), add a
+note (📝 备注), and /tickets. The street office uses the same buttons from its cards (/open),
+and reopens a closed ticket with a reason."""
 
 from __future__ import annotations
 
-from contextlib import suppress
-
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import ExpectedDay, TicketButton, TicketsPage
+from bot.callbacks import ExpectedDay, MoveTo, TicketButton, TicketsPage
 from bot.i18n import Translator
 from bot.lifecycle import Action, TicketError
-from bot.outbox import keyboard
 from bot.telegram_files import TooLarge, fetch_image, has_image
 from bot.tickets import Sender, TicketService, UnusableDay
 from handlers.filters import TYPED_ANSWER, Asked, PrivateChat
+from handlers.pages import turn_to
 
 
 class Resolving(StatesGroup):
@@ -32,6 +31,18 @@ class Rejecting(StatesGroup):
 
 class Expecting(StatesGroup):
     day = State()
+
+
+class Moving(StatesGroup):
+    reason = State()
+
+
+class Noting(StatesGroup):
+    text = State()
+
+
+class Reopening(StatesGroup):
+    reason = State()
 
 
 async def claim(
@@ -47,6 +58,8 @@ async def claim(
 ASKS = {  # a button that needs more input: the action and the state that collects it
     "resolve": (Action.RESOLVE, Resolving.after_photo),
     "reject": (Action.REJECT, Rejecting.reason),
+    "note": (Action.NOTE, Noting.text),
+    "reopen": (Action.REOPEN, Reopening.reason),
 }
 
 
@@ -54,7 +67,8 @@ async def start_asking(
     query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
     tickets: TicketService, state: FSMContext,
 ) -> None:
-    """Resolve asks for an after-photo, reject for a reason; first check the chief may."""
+    """Resolve asks for an after-photo, reject and reopen for a reason, a note for its text;
+    first check this person may."""
     action, waiting = ASKS[callback_data.action]
     await tickets.prompt(
         session, ticket_id=callback_data.ticket, sender=sender, action=action,
@@ -100,6 +114,71 @@ async def rejection_reason(
     await state.clear()
     await tickets.act(
         session, ticket_id=asked, sender=sender, action=Action.REJECT, note=message.text
+    )
+
+
+async def start_moving(
+    query: CallbackQuery, callback_data: TicketButton, session: AsyncSession, sender: Sender,
+    tickets: TicketService,
+) -> None:
+    """🔀 转派: the other stations, as buttons."""
+    await tickets.offer_stations(
+        session, ticket_id=callback_data.ticket, sender=sender, chat_id=sender.telegram_id
+    )
+    await query.answer()
+
+
+async def chose_station(
+    query: CallbackQuery, callback_data: MoveTo, session: AsyncSession, sender: Sender,
+    tickets: TicketService, state: FSMContext,
+) -> None:
+    """A station picked (checked again on the server): now the reason."""
+    await tickets.choose_station(
+        session, ticket_id=callback_data.ticket, station_key=callback_data.station,
+        sender=sender, chat_id=sender.telegram_id,
+    )
+    await state.set_state(Moving.reason)
+    await state.set_data({"ticket": callback_data.ticket, "station": callback_data.station})
+    await query.answer()
+
+
+async def move_reason(
+    message: Message, session: AsyncSession, sender: Sender, tickets: TicketService,
+    state: FSMContext, asked: int,
+) -> None:
+    station = (await state.get_data()).get("station")
+    await state.clear()  # first: a second quick message is no second answer
+    await tickets.act(
+        session, ticket_id=asked, sender=sender, action=Action.REASSIGN, note=message.text,
+        station_key=station if isinstance(station, str) else None,
+    )
+
+
+async def note_text(
+    message: Message, session: AsyncSession, sender: Sender, tickets: TicketService,
+    state: FSMContext, asked: int,
+) -> None:
+    await state.clear()
+    await tickets.add_note(session, ticket_id=asked, sender=sender, text=message.text)
+
+
+async def reopen_reason(
+    message: Message, session: AsyncSession, sender: Sender, tickets: TicketService,
+    state: FSMContext, asked: int,
+) -> None:
+    await state.clear()
+    await tickets.act(
+        session, ticket_id=asked, sender=sender, action=Action.REOPEN, note=message.text
+    )
+
+
+async def not_text(
+    message: Message, session: AsyncSession, tickets: TicketService, locale: str
+) -> None:
+    """A photo or a sticker where a reason or a note was asked for."""
+    await tickets.refuse(
+        session, chat_id=message.chat.id, reply_to=message.message_id, key="desk.need_text",
+        locale=locale,
     )
 
 
@@ -177,13 +256,7 @@ async def turn_page(
     query: CallbackQuery, callback_data: TicketsPage, session: AsyncSession, sender: Sender,
     tickets: TicketService,
 ) -> None:
-    page = await tickets.desk_page(session, sender=sender, page=callback_data.page)
-    if isinstance(query.message, Message):
-        with suppress(TelegramBadRequest):  # "message is not modified" on a double tap
-            await query.message.edit_text(
-                page.text, parse_mode="HTML", reply_markup=keyboard(page.buttons)
-            )
-    await query.answer()
+    await turn_to(query, await tickets.desk_page(session, sender=sender, page=callback_data.page))
 
 
 async def merge_command(
@@ -239,6 +312,8 @@ def router() -> Router:
     router.callback_query.register(claim, TicketButton.filter(F.action == "claim"))
     router.callback_query.register(start_asking, TicketButton.filter(F.action.in_(ASKS)))
     router.callback_query.register(in_progress, TicketButton.filter(F.action == "progress"))
+    router.callback_query.register(start_moving, TicketButton.filter(F.action == "move"))
+    router.callback_query.register(chose_station, MoveTo.filter())
     router.callback_query.register(quick_pick, ExpectedDay.filter())
     # /cancel first: while a question is open, it must not be taken for the answer.
     router.message.register(cancel, Command("cancel"), StateFilter("*"))
@@ -257,5 +332,14 @@ def router() -> Router:
         expected_day, Expecting.day, PrivateChat(), TYPED_ANSWER, Asked()
     )
     router.message.register(expected_day_not_text, Expecting.day, PrivateChat(), ~F.text)
+    router.message.register(move_reason, Moving.reason, PrivateChat(), TYPED_ANSWER, Asked())
+    router.message.register(note_text, Noting.text, PrivateChat(), TYPED_ANSWER, Asked())
+    router.message.register(
+        reopen_reason, Reopening.reason, PrivateChat(), TYPED_ANSWER, Asked()
+    )
+    router.message.register(
+        not_text, StateFilter(Moving.reason, Noting.text, Reopening.reason), PrivateChat(),
+        ~F.text,
+    )
     router.callback_query.register(turn_page, TicketsPage.filter())
     return router

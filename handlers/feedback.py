@@ -1,18 +1,21 @@
-"""Reporter feedback: 满意 closes the ticket, 不满意 asks what is still wrong and reopens it."""
+"""The reporter's side: /my lists my tickets; 满意 closes a fixed one, 不满意 asks what is
+still wrong and reopens it."""
 
 from __future__ import annotations
 
 from aiogram import F, Router
+from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import TicketButton
+from bot.callbacks import MyPage, TicketButton
 from bot.i18n import Translator
 from bot.lifecycle import Action
 from bot.tickets import Sender, TicketService
-from handlers.filters import TYPED_ANSWER, Asked
+from handlers.filters import TYPED_ANSWER, Asked, PrivateChat
+from handlers.pages import turn_to
 
 
 class Disputing(StatesGroup):
@@ -87,9 +90,24 @@ async def same_or_not(
     await query.answer(translator.get(key, locale, number=ticket.id))
 
 
+async def my_tickets(
+    message: Message, session: AsyncSession, sender: Sender, tickets: TicketService
+) -> None:
+    await tickets.show_my(session, sender=sender, chat_id=message.chat.id)
+
+
+async def turn_my_page(
+    query: CallbackQuery, callback_data: MyPage, session: AsyncSession, sender: Sender,
+    tickets: TicketService,
+) -> None:
+    await turn_to(query, await tickets.my_page(session, sender=sender, page=callback_data.page))
+
+
 def router() -> Router:
     """A fresh router for one Dispatcher (routers cannot be shared)."""
     router = Router(name="feedback")
+    router.message.register(my_tickets, Command("my"), PrivateChat())
+    router.callback_query.register(turn_my_page, MyPage.filter())
     router.callback_query.register(satisfied, TicketButton.filter(F.action == "ok"))
     router.callback_query.register(unsatisfied, TicketButton.filter(F.action == "nok"))
     router.callback_query.register(no_comment, TicketButton.filter(F.action == "skip"))

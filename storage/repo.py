@@ -187,10 +187,14 @@ async def ticket_for_bot_message(
 
 
 async def open_tickets_for_station(
-    *, session: AsyncSession, station_key: str, statuses: Sequence[str], offset: int, limit: int
+    *, session: AsyncSession, station_key: str | None, statuses: Sequence[str], offset: int,
+    limit: int,
 ) -> tuple[list[Ticket], int]:
-    """One page of a station's open tickets, most overdue first, and how many there are."""
-    where = (Ticket.station_key == station_key, col(Ticket.status).in_(statuses))
+    """One page of a station's open tickets (of every station's with ``station_key=None``),
+    most overdue first, and how many there are."""
+    where: tuple[Any, ...] = (col(Ticket.status).in_(statuses),)
+    if station_key is not None:
+        where += (Ticket.station_key == station_key,)
     total = (await session.exec(select(func.count()).select_from(Ticket).where(*where))).one()
     result = await session.exec(
         select(Ticket)
@@ -198,6 +202,18 @@ async def open_tickets_for_station(
         .order_by(col(Ticket.due_at).asc().nulls_last(), col(Ticket.id).asc())
         .offset(offset)
         .limit(limit)
+    )
+    return list(result.all()), int(total)
+
+
+async def tickets_of_reporter(
+    *, session: AsyncSession, reporter_id: int, offset: int, limit: int
+) -> tuple[list[Ticket], int]:
+    """One page of the tickets a person reported, newest first, and how many there are."""
+    where = Ticket.reporter_id == reporter_id
+    total = (await session.exec(select(func.count()).select_from(Ticket).where(where))).one()
+    result = await session.exec(
+        select(Ticket).where(where).order_by(col(Ticket.id).desc()).offset(offset).limit(limit)
     )
     return list(result.all()), int(total)
 
@@ -546,6 +562,20 @@ async def followers_of(*, session: AsyncSession, ticket_id: int) -> list[TicketF
     return list(result.all())
 
 
+async def followers_with_reports(
+    *, session: AsyncSession, ticket_id: int
+) -> list[tuple[Person, Ticket]]:
+    """The captains following a ticket, each with their own (merged) report."""
+    result = await session.exec(
+        select(Person, Ticket)
+        .join(TicketFollower, col(TicketFollower.person_id) == col(Person.id))
+        .join(Ticket, col(Ticket.id) == col(TicketFollower.via_ticket_id))
+        .where(TicketFollower.ticket_id == ticket_id)
+        .order_by(col(TicketFollower.id))
+    )
+    return [(person, via) for person, via in result.all()]
+
+
 # --- reminders ------------------------------------------------------------------------------
 
 
@@ -656,3 +686,13 @@ async def recently_told(
         .limit(1)
     )
     return found.first() is not None
+
+
+async def schedule_unanswered_resolutions(*, session: AsyncSession) -> None:
+    """Resolved tickets with no next look (resolved before auto-close existed) are looked at
+    by the next tick, which counts the delay from their resolution."""
+    await session.exec(  # type: ignore[call-overload]
+        sa.update(Ticket)
+        .where(col(Ticket.status) == "resolved", col(Ticket.next_reminder_at).is_(None))
+        .values(next_reminder_at=sa.func.coalesce(Ticket.resolved_at, Ticket.updated_at))
+    )

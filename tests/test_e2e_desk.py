@@ -59,7 +59,7 @@ async def test_unsatisfied_reopens_with_the_reporters_comment(world: World) -> N
     await world.captain.send_text(world.intake, "还是堵的，味道很大", reply_to=question)
     back = await world.emulator.wait_for(world.chiefs["fenyang"], contains="返工")
     assert "还是堵的，味道很大" in back.body
-    assert back.button_texts == ["✅ 已处理", "↩️ 退回"]
+    assert back.button_texts == ["✅ 已处理", "↩️ 退回", "🔀 转派", "📝 备注"]
     ticket = await world.ticket(1)
     assert ticket.status == Status.REOPENED and ticket.rating == "unsatisfied"
 

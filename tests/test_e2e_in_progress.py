@@ -73,7 +73,7 @@ async def test_in_progress_until_tomorrow_pauses_reminders_until_that_day_ends(
 ) -> None:
     await reported(world)
     reminder = await first_reminder(world)
-    assert reminder.button_texts == ["✋ 认领", "↩️ 退回", "⏳ 处理中"]
+    assert reminder.button_texts == ["✋ 认领", "↩️ 退回", "⏳ 处理中", "🔀 转派", "📝 备注"]
     chief = world.chiefs["fenyang"]
 
     # On an assigned ticket 处理中 claims it, as ✋ 认领 would, and asks which day
@@ -129,7 +129,7 @@ async def test_a_day_after_the_deadline_still_escalates_when_the_deadline_passes
 
 async def test_a_typed_day_after_answers_that_are_asked_again(world: World) -> None:
     desk = await claimed_desk(world)
-    assert desk.button_texts == ["✅ 已处理", "↩️ 退回", "⏳ 处理中"]
+    assert desk.button_texts == ["✅ 已处理", "↩️ 退回", "⏳ 处理中", "🔀 转派", "📝 备注"]
     chief = world.chiefs["fenyang"]
     await chief.press(desk, text="⏳ 处理中")
     await question(world)

@@ -23,7 +23,7 @@ async def test_photo_with_full_caption_becomes_a_routed_ticket(world: World) -> 
     chief = world.chiefs["fenyang"]
     card = await world.emulator.wait_for(chief, method="sendPhoto")
     assert "旱厕堵了" in card.body and "王阿姨" in card.body
-    assert card.button_texts == ["✋ 认领", "↩️ 退回"]
+    assert card.button_texts == ["✋ 认领", "↩️ 退回", "🔀 转派", "📝 备注"]
     pin = await world.emulator.wait_for(chief, method="sendLocation")
     assert pin.json["location"]["latitude"] > 36
 

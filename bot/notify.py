@@ -249,9 +249,10 @@ class Notifier:
 
     async def ask_for_address(
         self, session: AsyncSession, *, ticket: Ticket, unknown: str | None,
-        guess: str | None = None, key: str | None = None,
+        guess: str | None = None, key: str | None = None, building: str | None = None,
     ) -> None:
-        """Ask in the thread where the problem is; the answer is a reply to this message."""
+        """Ask in the thread where the problem is; the answer is a reply to this message.
+        A captain with a registered ``building`` also gets a one-tap "it is there" button."""
         locale = self.thread_locale(ticket)
         fields = self.fields(ticket, locale)
         if key is None:
@@ -261,9 +262,13 @@ class Notifier:
         text = self.t(
             key, locale, unknown=escape(unknown or ""), guess=escape(guess or ""), **fields
         )
+        buttons: list[list[Button]] = []
+        if building:
+            text += "\n" + self.t("ack.building_hint", locale, building=escape(building))
+            buttons = [[Button("button.my_building", "home")]]
         await self.send(
             session, **self.reply_in_group(ticket), locale=locale, ticket=ticket, text=text,
-            purpose="ask_address",
+            buttons=buttons, purpose="ask_address",
         )
 
     async def chief_card(

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import LanguageChoice
 from bot.deployment import MAX_BUILDING, clean_building
 from bot.notify import Button
+from bot.permissions import Feature, Standing, may, standing_of
 from bot.tickets import Sender, TicketService
 from storage import repo
 from storage.models import Invitation, Person
@@ -167,7 +168,8 @@ class PeopleService:
         session.add(person)
         locale = person.language
         t = self.notifier.t
-        if person.role not in ("office", "admin"):
+        standing = standing_of(person, sender.telegram_id, self.deployment)
+        if not may(Feature.INVITE, standing, self.deployment):
             await self._say(
                 session, to=sender.telegram_id, locale=locale, text=t("invite.not_office", locale)
             )
@@ -305,15 +307,12 @@ class PeopleService:
 
     def _role(self, person: Person | None, telegram_id: int) -> str | None:
         """captain | chief | deputy | office | admin; None for someone who has not joined."""
-        if self.deployment.stations_led_by(telegram_id):
-            return "chief"
-        if person is None:
+        standing = standing_of(person, telegram_id, self.deployment)
+        if standing is Standing.STRANGER:
             return None
-        if person.role in ("office", "admin"):
-            return person.role
-        if person.joined_at is None:
-            return None  # met in a group (intake: open), never invited
-        return "deputy" if person.role == "chief" else "captain"
+        if standing is Standing.OFFICE and person is not None:
+            return person.role  # office or admin
+        return standing.value
 
     def _card(self, person: Person | None, telegram_id: int, locale: str) -> str:
         """Role, station(s), building and what the role can do, one per line, escaped."""

@@ -36,6 +36,7 @@ from bot.lifecycle import (
 )
 from bot.locating import Place
 from bot.notify import Button, Notifier, desk_buttons, office_buttons
+from bot.permissions import FEATURES, Feature, Standing, may, standing_of
 from bot.photos import ImageInfo, PhotoError, PhotoStore, inspect_image, strip_metadata
 from bot.placing import Finding, Placer
 from bot.reminders import REMINDED_STATUSES, first_reminder_at, plan
@@ -177,20 +178,19 @@ class TicketService:
             station_key=chief_of,
         )
 
-    async def is_member(self, session: AsyncSession, telegram_id: int) -> bool:
-        """Joined (by invitation or the deployment's `people:`), or a chief or office member."""
-        if self.deployment.stations_led_by(telegram_id):
-            return True
+    async def standing(self, session: AsyncSession, telegram_id: int) -> Standing:
+        """What someone is in the district (bot.permissions)."""
         person = await repo.person_by_telegram_id(session=session, telegram_id=telegram_id)
-        return person is not None and (
-            person.joined_at is not None or person.role in ("chief", "office", "admin")
-        )
+        return standing_of(person, telegram_id, self.deployment)
+
+    async def may(self, session: AsyncSession, sender: Sender, feature: Feature) -> bool:
+        """The command table (bot.permissions) for this person."""
+        standing = await self.standing(session, sender.telegram_id)
+        return may(feature, standing, self.deployment)
 
     async def may_report(self, session: AsyncSession, sender: Sender) -> bool:
         """Whether the deployment's `intake` takes reports from this person."""
-        return self.deployment.intake == "open" or await self.is_member(
-            session, sender.telegram_id
-        )
+        return await self.may(session, sender, Feature.REPORT)
 
     async def _tell_how_to_join(
         self, session: AsyncSession, *, chat_id: int, reply_to: int, sender: Sender
@@ -328,6 +328,20 @@ class TicketService:
         """The ticket a message became (a group report, or a guided report's summary)."""
         return await repo.ticket_by_source(session=session, chat_id=chat_id, message_id=message_id)
 
+    async def place_at_building(
+        self, session: AsyncSession, *, chat_id: int, sender: Sender, ask_message_id: int
+    ) -> Outcome:
+        """The reporter taps "it is at my registered building" under "where is it?"."""
+        reporter = await repo.person_by_telegram_id(
+            session=session, telegram_id=sender.telegram_id
+        )
+        if reporter is None or not reporter.building:
+            return Outcome(None)
+        return await self.supply_place(
+            session, chat_id=chat_id, sender=sender, reply_to=ask_message_id,
+            text=reporter.building,
+        )
+
     async def supply_place(
         self,
         session: AsyncSession,
@@ -424,6 +438,21 @@ class TicketService:
             session, chat_id=chat_id, reply_to=reply_to, key=key, locale=locale, **params
         )
         await self._commit(session)
+
+    async def refuse_feature(
+        self, session: AsyncSession, *, chat_id: int, reply_to: int | None, feature: Feature,
+        locale: str,
+    ) -> None:
+        """A command this person may not use: say who may (bot.permissions)."""
+        t = self.notifier.t
+        separator = "、" if locale.startswith("zh") else ", "
+        who = separator.join(
+            t(f"role.{standing}", locale) for standing in Standing if standing in FEATURES[feature]
+        )
+        await self.refuse(
+            session, chat_id=chat_id, reply_to=reply_to, key="error.command_not_permitted",
+            locale=locale, command=feature.value, who=who,
+        )
 
     async def greet(self, session: AsyncSession, *, sender: Sender) -> None:
         """/start in private: from now on the bot may write to this person directly."""
@@ -813,7 +842,12 @@ class TicketService:
                 session, ticket=ticket, unknown=finding.span, guess=finding.guess.address
             )
         else:
-            await self.notifier.ask_for_address(session, ticket=ticket, unknown=finding.span)
+            # Captains mostly report where they live: their registered building is a hint.
+            reporter = await repo.get_person(session=session, person_id=ticket.reporter_id)
+            await self.notifier.ask_for_address(
+                session, ticket=ticket, unknown=finding.span,
+                building=reporter.building if reporter is not None else None,
+            )
 
     async def _place(
         self, session: AsyncSession, *, ticket: Ticket, place: Place, finding: Finding,

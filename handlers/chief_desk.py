@@ -15,9 +15,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import ExpectedDay, MoveTo, TicketButton, TicketsPage
 from bot.i18n import Translator
 from bot.lifecycle import Action, TicketError
+from bot.permissions import Feature
 from bot.telegram_files import TooLarge, fetch_image, has_image
 from bot.tickets import Sender, TicketService, UnusableDay
-from handlers.filters import TYPED_ANSWER, Asked, PrivateChat
+from handlers.filters import TYPED_ANSWER, Allowed, Asked, PrivateChat
 from handlers.pages import turn_to
 
 
@@ -318,9 +319,12 @@ def router() -> Router:
     # /cancel first: while a question is open, it must not be taken for the answer.
     router.message.register(cancel, Command("cancel"), StateFilter("*"))
     # Commands win over an open question: the question stays open for the next answer.
-    router.message.register(list_tickets, Command("tickets"), PrivateChat())
-    router.message.register(merge_command, Command("merge"), PrivateChat())
-    router.message.register(unmerge_command, Command("unmerge"), PrivateChat())
+    for handler, command, feature in (
+        (list_tickets, "tickets", Feature.TICKETS),
+        (merge_command, "merge", Feature.MERGE),
+        (unmerge_command, "unmerge", Feature.MERGE),
+    ):
+        router.message.register(handler, Command(command), PrivateChat(), Allowed(feature))
     router.message.register(
         after_photo, Resolving.after_photo, PrivateChat(), F.func(has_image), Asked()
     )

@@ -7,8 +7,11 @@ from aiogram import F
 from aiogram.filters import BaseFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deployment import Deployment
+from bot.permissions import Feature
+from bot.tickets import Sender, TicketService
 
 
 class IntakeChat(BaseFilter):
@@ -36,3 +39,16 @@ class Asked(BaseFilter):
     async def __call__(self, message: Message, state: FSMContext) -> dict[str, int] | bool:
         ticket = (await state.get_data()).get("ticket")
         return {"asked": ticket} if isinstance(ticket, int) else False
+
+
+class Allowed(BaseFilter):
+    """The command table (bot.permissions) allows this person ``feature``; when it does not,
+    the message falls through to the fallback router, which says who may."""
+
+    def __init__(self, feature: Feature) -> None:
+        self.feature = feature
+
+    async def __call__(
+        self, message: Message, session: AsyncSession, sender: Sender, tickets: TicketService
+    ) -> bool:
+        return await tickets.may(session, sender, self.feature)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.albums import AlbumCollector
+from bot.callbacks import TicketButton
+from bot.i18n import Translator
 from bot.telegram_files import TooLarge, fetch_image, has_image
 from bot.tickets import IncomingPhoto, IncomingReport, Sender, TicketService
 from handlers.filters import TYPED_ANSWER, IntakeChat
@@ -92,6 +94,22 @@ async def text_in_group(
         )
 
 
+async def at_my_building(
+    query: CallbackQuery, session: AsyncSession, sender: Sender, tickets: TicketService,
+    translator: Translator, locale: str,
+) -> None:
+    """The reporter taps "it is at my registered building" under "where is it?"."""
+    assert query.message is not None
+    placed = await tickets.place_at_building(
+        session, chat_id=query.message.chat.id, sender=sender,
+        ask_message_id=query.message.message_id,
+    )
+    # Anyone else, or a report placed meanwhile: a short note, nothing changes.
+    await query.answer(
+        None if placed.ticket is not None else translator.get("callback.not_yours", locale)
+    )
+
+
 def router() -> Router:
     """A fresh router for one Dispatcher (routers cannot be shared)."""
     router = Router(name="group_intake")
@@ -100,4 +118,5 @@ def router() -> Router:
     router.message.register(not_a_picture, F.document)
     router.message.register(shared_location, F.location)
     router.message.register(text_in_group, TYPED_ANSWER)
+    router.callback_query.register(at_my_building, TicketButton.filter(F.action == "home"))
     return router

@@ -9,8 +9,9 @@ from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import OpenPage, TicketButton
+from bot.permissions import Feature
 from bot.tickets import Sender, TicketService
-from handlers.filters import PrivateChat
+from handlers.filters import Allowed, PrivateChat
 from handlers.pages import turn_to
 
 
@@ -46,7 +47,9 @@ async def ticket_card(
 def router() -> Router:
     """A fresh router for one Dispatcher (routers cannot be shared)."""
     router = Router(name="office")
-    router.message.register(open_tickets, Command("open"), PrivateChat())
+    router.message.register(
+        open_tickets, Command("open"), PrivateChat(), Allowed(Feature.OPEN)
+    )
     router.callback_query.register(turn_page, OpenPage.filter())
     router.callback_query.register(ticket_card, TicketButton.filter(F.action == "open"))
     return router

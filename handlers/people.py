@@ -11,8 +11,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import LanguageChoice
 from bot.i18n import Translator
 from bot.people import PeopleService
+from bot.permissions import Feature
 from bot.tickets import Sender
-from handlers.filters import PrivateChat
+from handlers.filters import Allowed, PrivateChat
 
 
 async def join(
@@ -59,7 +60,7 @@ def router() -> Router:
     router.message.filter(PrivateChat())
     # /start with a token; a bare /start is common's greeting.
     router.message.register(join, CommandStart(deep_link=True))
-    router.message.register(invite, Command("invite"))
+    router.message.register(invite, Command("invite"), Allowed(Feature.INVITE))
     router.message.register(whoami, Command("whoami"))
     router.message.register(offer_languages, Command("lang"))
     router.callback_query.register(choose_language, LanguageChoice.filter())

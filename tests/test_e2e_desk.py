@@ -124,7 +124,7 @@ async def test_tickets_lists_open_work_most_urgent_first_with_pages(world: World
 async def test_tickets_is_for_chiefs(world: World) -> None:
     await world.captain.start_bot()
     await world.captain.command(world.captain, "/tickets")
-    answer = await world.emulator.wait_for(world.captain, contains="只对站长开放")
+    answer = await world.emulator.wait_for(world.captain, contains="是给站长、站长（协助）用的")
     assert "/tickets" in answer.body
 
 

@@ -183,7 +183,7 @@ async def test_only_the_office_may_invite(world: World, who: str) -> None:
         "captain": world.captain, "chief": world.chiefs["fenyang"], "stranger": newcomer(world)
     }[who]
     await asker.command(asker, "/invite captain fenyang")
-    refused = await world.emulator.wait_for(asker, contains="只有街道工作人员可以发邀请")
+    refused = await world.emulator.wait_for(asker, contains="是给街道工作人员用的")
     assert "https://" not in refused.body
     assert await invitations(world) == []
 

@@ -309,9 +309,9 @@ async def test_open_is_for_the_office_only(world: World) -> None:
     await world.emulator.wait_for(world.captain)
     for who in (world.captain, world.chiefs["fenyang"]):
         await who.command(who, "/open")
-        await world.emulator.wait_for(who, contains="只对街道办工作人员开放")
+        await world.emulator.wait_for(who, contains="是给街道工作人员用的")
         await who.command(who, "/open 1")
-        await world.emulator.wait_for(who, contains="只对街道办工作人员开放")
+        await world.emulator.wait_for(who, contains="是给街道工作人员用的")
     for data in (OpenPage(station="", page=0).pack(), TicketButton(action="open", ticket=1).pack(),
                  TicketButton(action="reopen", ticket=1).pack()):
         query = await world.captain.press_data(1, data)

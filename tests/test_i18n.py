@@ -41,6 +41,7 @@ from bot.app import COMMANDS
 from bot.i18n import CatalogError, Translator, compile_catalogs
 from bot.lifecycle import Status
 from bot.notify import GONE_REASONS
+from bot.permissions import Standing
 from bot.photos import PHOTO_ERROR_REASONS, PhotoError, inspect_image
 
 from factories import big_blob, corrupt_jpeg, fake_pdf, png_header_only
@@ -59,6 +60,7 @@ DYNAMIC_KEY_FAMILIES: dict[str, Callable[[], Iterable[str]]] = {
     "status.": lambda: [status.value for status in Status],  # a ticket's status, shown
     "command.": lambda: COMMANDS,  # the bot's command menu (bot/app.py)
     "gone.": lambda: GONE_REASONS,  # why a chat is unreachable (bot/notify.py)
+    "role.": lambda: [*(s.value for s in Standing), "admin"],  # who may (bot/permissions.py)
 }
 NOT_MESSAGE_KEYS: frozenset[str] = frozenset()
 

@@ -14,6 +14,8 @@ from enum import StrEnum
 from bot.deployment import Deployment
 from storage.models import Person
 
+OFFICE_ROLES = ("office", "admin")  # Person.role values that act as the street office
+
 
 class Standing(StrEnum):
     STRANGER = "stranger"  # has not joined (reports anyway where intake is open)
@@ -60,7 +62,7 @@ def standing_of(person: Person | None, telegram_id: int, deployment: Deployment)
         return Standing.CHIEF
     if person is None:
         return Standing.STRANGER
-    if person.role in ("office", "admin"):
+    if person.role in OFFICE_ROLES:
         return Standing.OFFICE
     if person.joined_at is None:
         return Standing.STRANGER  # met in a group (intake: open), never invited

@@ -36,7 +36,7 @@ from bot.lifecycle import (
 )
 from bot.locating import Place
 from bot.notify import Button, Notifier, desk_buttons, office_buttons
-from bot.permissions import FEATURES, Feature, Standing, may, standing_of
+from bot.permissions import FEATURES, OFFICE_ROLES, Feature, Standing, may, standing_of
 from bot.photos import ImageInfo, PhotoError, PhotoStore, inspect_image, strip_metadata
 from bot.placing import Finding, Placer
 from bot.reminders import REMINDED_STATUSES, first_reminder_at, plan
@@ -57,7 +57,6 @@ NEEDS_REASON = frozenset({Action.REJECT, Action.REASSIGN, Action.REOPEN})
 DESK_PAGE = 5  # tickets per /tickets page: fits a phone screen
 OPEN_FOR_CHIEF = (Status.ASSIGNED, Status.CLAIMED, Status.REOPENED, Status.PARKED)
 EXPECT_WITHIN = timedelta(days=90)  # "处理中" further out than this is not in progress
-OFFICE_ROLES = ("office", "admin")  # Person.role values that act as the street office
 CARD_NOTES = 3  # the latest notes shown on the office's ticket card
 CARD_REASON = 200  # characters of a reassignment's reason shown on the new chief's card
 TELL_HOW_TO_JOIN_EVERY = timedelta(minutes=10)  # `intake: members`: one pointer per person
@@ -483,7 +482,7 @@ class TicketService:
                 and person.joined_at is not None
             ):
                 roles.add(Role.CHIEF)
-        if person.role in ("office", "admin"):
+        if person.role in OFFICE_ROLES:
             roles.add(Role.OFFICE)
         return roles
 
@@ -1174,8 +1173,9 @@ class TicketService:
         """One page of the chief's open tickets, most overdue first, with paging buttons."""
         person = await self.person(session, sender)
         locale = person.language
-        station_key = person.station_key if person.role == "chief" else None
-        if station_key is None:
+        led = self.deployment.stations_led_by(sender.telegram_id)
+        station_key = led[0].key if led else person.station_key
+        if station_key is None or not await self.may(session, sender, Feature.TICKETS):
             return DeskPage(self.notifier.t("tickets.not_chief", locale), [])
         rows, total, page, pages = await self._page(page, lambda offset: (
             repo.open_tickets_for_station(
@@ -1297,7 +1297,7 @@ class TicketService:
         person = await self.person(session, sender)
         locale = person.language
         t = self.notifier.t
-        if person.role not in OFFICE_ROLES:
+        if not await self.may(session, sender, Feature.OPEN):
             raise NotOffice(f"{person.role} is not the street office")
         chosen = None
         if station:

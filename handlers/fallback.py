@@ -15,7 +15,7 @@ from bot.tickets import TicketService
 # Commands whose handlers carry an Allowed(feature) filter: command → feature.
 GATED = {
     "tickets": Feature.TICKETS, "merge": Feature.MERGE, "unmerge": Feature.MERGE,
-    "open": Feature.OPEN, "invite": Feature.INVITE,
+    "open": Feature.OPEN, "invite": Feature.INVITE, "report": Feature.REPORT,
 }
 
 

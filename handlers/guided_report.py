@@ -20,10 +20,11 @@ from bot.albums import AlbumCollector
 from bot.callbacks import FormButton
 from bot.guided_report import STEPS, GuidedReports, ReportForm, Step
 from bot.i18n import Translator
+from bot.permissions import Feature
 from bot.photos import MAX_PHOTO_BYTES
 from bot.telegram_files import TooLarge, fetch_again, fetch_image, has_image
 from bot.tickets import IncomingPhoto, Sender, TicketService
-from handlers.filters import PrivateChat
+from handlers.filters import Allowed, PrivateChat
 
 
 class GuidedReport(StatesGroup):
@@ -253,7 +254,7 @@ def router() -> Router:
     """A fresh router for one Dispatcher (routers cannot be shared)."""
     router = Router(name="guided_report")
     router.message.filter(PrivateChat())
-    router.message.register(start, Command("report"))
+    router.message.register(start, Command("report"), Allowed(Feature.REPORT))
     in_form = StateFilter(GuidedReport)
     router.message.register(expired, in_form, NOT_A_COMMAND, OpenForm(expired=True))
     router.callback_query.register(expired_press, FormButton.filter(), OpenForm(expired=True))

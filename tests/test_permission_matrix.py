@@ -9,6 +9,7 @@ bot.lifecycle's table. Commands are typed; the expectation is bot.permissions' t
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ from bot.permissions import Feature, Standing, may
 from storage import repo
 from storage.models import Person, Ticket
 
-from conftest import World
+from conftest import World, running_world, sample_deployment_with
 
 INTAKE = -1001000000002
 # button action → (lifecycle action, a state where it exists)
@@ -140,13 +141,13 @@ async def standing_people(world: World) -> dict[Standing, User]:
 COMMANDS = {
     Feature.TICKETS: "/tickets", Feature.MERGE: "/merge 2 1", Feature.OPEN: "/open",
     Feature.INVITE: "/invite captain fenyang", Feature.MY: "/my", Feature.WHOAMI: "/whoami",
-    Feature.LANG: "/lang", Feature.HELP: "/help",
+    Feature.LANG: "/lang", Feature.HELP: "/help", Feature.REPORT: "/report",
 }  # fmt: skip
 
 
 async def test_every_command_as_every_standing(world: World) -> None:
     people = await standing_people(world)
-    assert set(COMMANDS) | {Feature.REPORT} == set(Feature)  # /report: its own tests
+    assert set(COMMANDS) == set(Feature)
     for feature, typed in COMMANDS.items():
         for standing, user in people.items():
             before = len(world.said_in(user))
@@ -157,3 +158,17 @@ async def test_every_command_as_every_standing(world: World) -> None:
             refused = any("您现在用不了" in text for text in said)
             expected = may(feature, standing, world.app.deployment)
             assert refused is not expected, f"{typed} as {standing}: {said}"
+
+
+async def test_where_only_members_report_a_stranger_cannot_start_a_form(
+    database_url: str, tmp_path: Path
+) -> None:
+    members_only = sample_deployment_with(tmp_path, intake="members")
+    async with running_world(database_url, members_only, tmp_path) as world:
+        people = await standing_people(world)
+        for standing, user in people.items():
+            before = len(world.said_in(user))
+            await user.command(user, "/report")
+            await world.settle()
+            refused = any("您现在用不了" in text for text in world.said_in(user)[before:])
+            assert refused is (standing is Standing.STRANGER), standing

@@ -189,7 +189,7 @@ class Notifier:
             "category": escape(category.name_in(locale)) if category else ticket.category_key,
             "station": escape(station.name) if station else "",
             "office": escape(self.deployment.street_office.name),
-            "due": self.format_time(ticket.due_at) if ticket.due_at else "—",
+            "due": self.format_time(ticket.due_at, locale) if ticket.due_at else "—",
             "light": self.light(ticket),
             "status": self.t(f"status.{ticket.status}", locale),
         }
@@ -203,8 +203,13 @@ class Notifier:
             deadline_light(started=ticket.created_at, due=ticket.due_at, now=self.clock())
         ]
 
-    def format_time(self, moment: datetime) -> str:
-        return moment.astimezone(self.deployment.zone).strftime("%m-%d %H:%M")
+    def format_time(self, moment: datetime, locale: str) -> str:
+        """A moment in the district's time, as the reader writes it: "11月3日 09:00",
+        "Nov 3 09:00" (the year only when it is not this year's)."""
+        local = moment.astimezone(self.deployment.zone)
+        this_year = self.clock().astimezone(self.deployment.zone).year
+        day = format_skeleton("MMMd" if local.year == this_year else "yMMMd", local, locale=locale)
+        return f"{day} {format_skeleton('Hm', local, locale=locale)}"
 
     def format_span(self, span: timedelta, locale: str) -> str:
         """A duration as the reader says it: "3天", "3 days"."""

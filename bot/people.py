@@ -198,7 +198,7 @@ class PeopleService:
             session, to=sender.telegram_id, locale=locale,
             text=t(
                 "invite.created", locale, who=self._who(spec, locale),
-                expires=self.notifier.format_time(invitation.expires_at),
+                expires=self.notifier.format_time(invitation.expires_at, locale),
                 link=invitation_link(bot_username, invitation.token),
             ),
         )

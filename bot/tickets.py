@@ -789,11 +789,11 @@ class TicketService:
         due = ticket.due_at
         if due is not None and now >= due:
             then = self.notifier.t(
-                "chief.expected_overdue", locale, due=self.notifier.format_time(due)
+                "chief.expected_overdue", locale, due=self.notifier.format_time(due, locale)
             )
         elif due is not None and expected_by > due:
             then = self.notifier.t(
-                "chief.expected_after_due", locale, due=self.notifier.format_time(due),
+                "chief.expected_after_due", locale, due=self.notifier.format_time(due, locale),
                 office=escape(self.deployment.street_office.name),
             )
         else:
@@ -1363,7 +1363,7 @@ class TicketService:
         for event in notes:
             who = await repo.get_person(session=session, person_id=event.actor_id or 0)
             text += "\n" + t(
-                "open.card_note", locale, at=self.notifier.format_time(event.at),
+                "open.card_note", locale, at=self.notifier.format_time(event.at, locale),
                 who=escape(who.name if who else ""), note=escape(_shortened(event.note or "", 80)),
             )
         photos = await repo.photos_of(session=session, ticket_id=ticket_id, kind="report")

@@ -115,7 +115,7 @@ async def test_a_day_after_the_deadline_still_escalates_when_the_deadline_passes
     await chief.press(reminder, text="⏳ 处理中")
     await chief.press(await question(world), text="后天")
     done = await world.emulator.wait_for(chief, contains="11月4日周三")
-    assert "期限是 11-03 09:00" in done.body and "督办" in done.body
+    assert "期限是 11月3日 09:00" in done.body and "督办" in done.body
 
     assert await tick_at(world, at(2, 15, 1)) == 0
     assert await tick_at(world, at(3, 8, 59)) == 0
@@ -154,7 +154,7 @@ async def test_a_typed_day_after_answers_that_are_asked_again(world: World) -> N
 
     await chief.send_text(chief, "12月5日")  # still asked: the question stayed open
     done = await world.emulator.wait_for(chief, contains="12月5日周六")
-    assert "期限是 11-05 09:00" in done.body  # later than the deadline: 督办 all the same
+    assert "期限是 11月5日 09:00" in done.body  # later than the deadline: 督办 all the same
     ticket = await world.ticket(1)
     assert ticket.expected_by == datetime(2026, 12, 5, 23, 59, 59, tzinfo=SHANGHAI)
     assert ticket.next_reminder_at == at(5, 9)  # the deadline comes first

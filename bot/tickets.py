@@ -177,15 +177,14 @@ class TicketService:
             station_key=chief_of,
         )
 
-    async def standing(self, session: AsyncSession, telegram_id: int) -> Standing:
-        """What someone is in the district (bot.permissions)."""
-        person = await repo.person_by_telegram_id(session=session, telegram_id=telegram_id)
-        return standing_of(person, telegram_id, self.deployment)
+    def allows(self, person: Person | None, telegram_id: int, feature: Feature) -> bool:
+        """The command table (bot.permissions) for someone already looked up."""
+        return may(feature, standing_of(person, telegram_id, self.deployment), self.deployment)
 
     async def may(self, session: AsyncSession, sender: Sender, feature: Feature) -> bool:
-        """The command table (bot.permissions) for this person."""
-        standing = await self.standing(session, sender.telegram_id)
-        return may(feature, standing, self.deployment)
+        """The command table (bot.permissions) for this sender."""
+        person = await repo.person_by_telegram_id(session=session, telegram_id=sender.telegram_id)
+        return self.allows(person, sender.telegram_id, feature)
 
     async def may_report(self, session: AsyncSession, sender: Sender) -> bool:
         """Whether the deployment's `intake` takes reports from this person."""
@@ -1173,9 +1172,8 @@ class TicketService:
         """One page of the chief's open tickets, most overdue first, with paging buttons."""
         person = await self.person(session, sender)
         locale = person.language
-        led = self.deployment.stations_led_by(sender.telegram_id)
-        station_key = led[0].key if led else person.station_key
-        if station_key is None or not await self.may(session, sender, Feature.TICKETS):
+        station_key = person.station_key  # person() gives a deployment chief their station
+        if station_key is None or not self.allows(person, sender.telegram_id, Feature.TICKETS):
             return DeskPage(self.notifier.t("tickets.not_chief", locale), [])
         rows, total, page, pages = await self._page(page, lambda offset: (
             repo.open_tickets_for_station(
@@ -1297,7 +1295,7 @@ class TicketService:
         person = await self.person(session, sender)
         locale = person.language
         t = self.notifier.t
-        if not await self.may(session, sender, Feature.OPEN):
+        if not self.allows(person, sender.telegram_id, Feature.OPEN):
             raise NotOffice(f"{person.role} is not the street office")
         chosen = None
         if station:

@@ -98,8 +98,8 @@ class ReminderTicker:
         session.add(ticket)
         if written:
             session.add(TicketEvent(
-                ticket_id=ticket.id or 0, at=now, role=Role.SYSTEM,
-                action="escalate" if decision.escalate else "remind",
+                ticket_id=ticket.id or 0, at=now, station_key=ticket.station_key,
+                role=Role.SYSTEM, action="escalate" if decision.escalate else "remind",
                 from_status=ticket.status, to_status=ticket.status, note=decision.reason,
             ))
         return written
@@ -116,7 +116,8 @@ class ReminderTicker:
         ticket.rating = None  # silence is no verdict
         session.add(ticket)
         session.add(TicketEvent(
-            ticket_id=ticket.id or 0, at=now, role=Role.SYSTEM, action=Action.AUTO_CLOSE,
+            ticket_id=ticket.id or 0, at=now, station_key=ticket.station_key, role=Role.SYSTEM,
+            action=Action.AUTO_CLOSE,
             from_status=before, to_status=ticket.status, note=reason,
         ))
         reporter = await repo.get_person(session=session, person_id=ticket.reporter_id)

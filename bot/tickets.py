@@ -953,6 +953,7 @@ class TicketService:
             event=TicketEvent(
                 ticket_id=ticket.id or 0,
                 at=self.clock(),
+                station_key=ticket.station_key,
                 actor_id=actor.id if actor else None,
                 role=role,
                 action=action,

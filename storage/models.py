@@ -91,6 +91,9 @@ class Ticket(SQLModel, table=True):
         # Repeats are looked for among open or recently closed tickets in a few cells: the
         # index keeps that O(nearby) however many old tickets a cell holds.
         sa.Index("ix_ticket_cell_status", "cell", "status", "closed_at"),
+        # The digest: a week's deadlines and the oldest open tickets.
+        sa.Index("ix_ticket_due_at", "due_at"),
+        sa.Index("ix_ticket_created_at", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -166,9 +169,15 @@ class Photo(SQLModel, table=True):
 class TicketEvent(SQLModel, table=True):
     """Append-only history: who did what to a ticket, when and why."""
 
+    # The weekly digest counts a week's events by their time (reports.figures).
+    __table_args__ = (sa.Index("ix_ticketevent_at", "at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="ticket.id", index=True)
     at: datetime = _when()
+    # The ticket's station after the event: the digest credits each step to the station that
+    # took it, and a later reassignment does not rewrite past weeks.
+    station_key: str | None = Field(default=None, max_length=64)
     actor_id: int | None = Field(default=None, foreign_key="person.id")
     role: str = Field(max_length=16)
     action: str = Field(max_length=32)
@@ -197,6 +206,17 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = _when(default=None)
     sent_message_id: int | None = _big(default=None)
     last_error: str | None = Field(default=None, max_length=512)
+
+
+class WeeklyDigest(SQLModel, table=True):
+    """A week's digest delivered to the street office: written with its outbox messages, so a
+    week is sent once however many schedulers run or restart (bot.digest)."""
+
+    __tablename__ = "weekly_digest"
+
+    week: str = Field(primary_key=True, max_length=8)  # ISO week, 2026-W47
+    delivered_at: datetime = _when()
+    directory: str = Field(max_length=512)  # the files, relative to the data directory
 
 
 class ReceivedUpdate(SQLModel, table=True):

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     standby_retry_seconds: float = Field(default=5.0, gt=0)
     # Pace sending to Telegram's limits; off only against a test server (the emulator).
     send_limits: bool = True
+    # A CJK TrueType font for the digest's pictures and PDF; Debian's usual places when unset.
+    font: Path | None = None
 
     @field_validator("bot_token")
     @classmethod

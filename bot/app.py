@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.albums import AlbumCollector
 from bot.deployment import Deployment
+from bot.digest import DigestService
 from bot.geocoding import GeocoderChain, ensure_gazetteer
 from bot.grids import Grids
 from bot.guided_report import GuidedReports
@@ -53,7 +54,7 @@ FSM_TTL = timedelta(days=7)
 
 COMMANDS = (
     "start", "tickets", "merge", "unmerge", "help", "cancel", "whoami", "lang", "invite",
-    "my", "open", "report",
+    "my", "open", "report", "digest",
 )
 
 
@@ -74,7 +75,9 @@ class Gridbot:
     translator: Translator
     geocoders: GeocoderChain
     ticker: ReminderTicker
+    digests: DigestService
     reminder_tick: timedelta | None = timedelta(seconds=30)
+    weekly_digest: bool = True  # the scheduler also delivers the street office's weekly digest
     clock: Callable[[], datetime] = field(default=utc_now)
     started: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -100,7 +103,9 @@ class Gridbot:
         stand by while another does; until stop()."""
         await lead(
             leadership_for(self.engine, "scheduler"),
-            work=lambda: ticking(self.ticker, every=every),
+            work=lambda: ticking(
+                self.ticker, every=every, digests=self.digests if self.weekly_digest else None
+            ),
             stopped=self.stopping,
             retry=self.settings.standby_retry_seconds,
         )
@@ -199,15 +204,22 @@ async def run_scheduler(
     engine = create_engine(settings.effective_database_url)
     sessions = session_factory(engine)
     translator = Translator()
+    notifier = _notifier(translator, deployment, clock)
     ticker = ReminderTicker(
-        sessions=sessions, deployment=deployment, clock=clock,
-        notifier=_notifier(translator, deployment, clock),
+        sessions=sessions, deployment=deployment, clock=clock, notifier=notifier
+    )
+    digests = DigestService(
+        sessions=sessions, deployment=deployment, grids=Grids.of(deployment),
+        translator=translator, notifier=notifier, data_dir=settings.data_dir, clock=clock,
+        font=settings.font,
     )
     try:
         await prepare_database(engine, sessions, deployment, clock=clock)
         await lead(
             leadership_for(engine, "scheduler"),
-            work=lambda: ticking(ticker, every=timedelta(seconds=settings.tick_seconds)),
+            work=lambda: ticking(
+                ticker, every=timedelta(seconds=settings.tick_seconds), digests=digests
+            ),
             stopped=stopped,
             retry=settings.standby_retry_seconds,
         )
@@ -235,10 +247,12 @@ def build(
     album_quiet: float = 1.0,
     sender_poll_interval: float = 1.0,
     reminder_tick: timedelta | None = None,
+    weekly_digest: bool = True,
 ) -> Gridbot:
     """Everything the bot needs, built once. ``reminder_tick`` (default: the settings' tick)
     of 0 runs no scheduler here: tests tick by hand, `gridbot run --no-scheduler` leaves it
-    to `gridbot scheduler` processes."""
+    to `gridbot scheduler` processes. Without ``weekly_digest`` the scheduler leaves the
+    street office's weekly digest alone (the demo, whose day is not a week)."""
     if reminder_tick is None:
         reminder_tick = timedelta(seconds=settings.tick_seconds)
     engine = create_engine(settings.effective_database_url)
@@ -282,6 +296,11 @@ def build(
         clock=clock,
         wake_sender=sender.wake,
     )
+    digests = DigestService(
+        sessions=sessions, deployment=deployment, grids=grids, translator=translator,
+        notifier=notifier, data_dir=settings.data_dir, clock=clock, wake_sender=sender.wake,
+        font=settings.font,
+    )
     if fsm_storage is None:  # Redis lets any worker continue a form another one started
         fsm_storage = (
             RedisStorage.from_url(settings.redis_url, state_ttl=FSM_TTL, data_ttl=FSM_TTL)
@@ -295,6 +314,7 @@ def build(
         people=PeopleService(tickets=tickets),
         translator=translator,
         sessions=sessions,
+        digests=digests,
         albums=AlbumCollector[Message](quiet=album_quiet),
         forms=GuidedReports(
             deployment=deployment, placer=placer, notifier=notifier, clock=clock,
@@ -315,7 +335,7 @@ def build(
             sessions=sessions, deployment=deployment, notifier=notifier, clock=clock,
             wake_sender=sender.wake,
         ),
-        reminder_tick=reminder_tick, clock=clock,
+        digests=digests, reminder_tick=reminder_tick, weekly_digest=weekly_digest, clock=clock,
     )
     dp.startup.register(app.start)
     dp.shutdown.register(app.stop)

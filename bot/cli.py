@@ -222,18 +222,25 @@ def settings_or_exit() -> Settings:
 
 
 @app.command("demo")
-def demo() -> None:
-    """Play a scripted day in the sample district through the local Bot API emulator."""
+def demo(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where the day's digest is kept (default: "
+                     "<temp dir>/gridbot-demo-digest).", show_default=False),
+    ] = None,
+) -> None:
+    """Play a scripted day in the sample district through the local Bot API emulator; it
+    ends with the digest of its week."""
     import asyncio
 
     from bot.app import configure_logging
-    from bot.demo import run_demo
+    from bot.demo import DIGEST_OUT, run_demo
 
     configure_logging("WARNING", json_lines=False)
     console = stdout()
     if not console.is_terminal:  # piped or captured: wide enough for the summary table
         console = Console(highlight=False, soft_wrap=True, width=140)
-    raise typer.Exit(asyncio.run(run_demo(console)))
+    raise typer.Exit(asyncio.run(run_demo(console, out=out or DIGEST_OUT)))
 
 
 @app.command("locate")
@@ -259,6 +266,7 @@ def locate(
 
 
 def _mount_subcommands() -> None:
+    from bot.digest_cli import digest
     from bot.gazetteer_cli import app as gazetteer_app
     from bot.grids_cli import app as grids_app
     from bot.invite_cli import invite
@@ -268,6 +276,7 @@ def _mount_subcommands() -> None:
     app.add_typer(gazetteer_app, name="gazetteer", help="Import and inspect the gazetteer.")
     app.add_typer(ticket_app, name="ticket", help="Look at one ticket whole.")
     app.command("invite")(invite)
+    app.command("digest")(digest)
 
 
 _mount_subcommands()

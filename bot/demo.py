@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageEnhance
 from pydantic import SecretStr
@@ -27,6 +29,7 @@ from bot.emulator.players import Group, User
 from bot.emulator.records import BotMessage, EmulatorEvent
 from bot.photos import sample_photo
 from bot.settings import Settings
+from reports.week import Week
 from storage import repo
 
 SAMPLE_DEPLOYMENT = Path(__file__).with_name("sample") / "deployment.yaml"
@@ -39,6 +42,9 @@ DEMO_REMINDERS = Reminders(
     first_after=timedelta(seconds=20), every=timedelta(seconds=10), escalate_after=1
 )
 REMINDER_WAIT = 45.0
+DIGEST_WAIT = 90.0  # drawing the chart, the map and the PDF takes seconds on a slow machine
+# The demo's data directory goes with it; the digest's files are copied here to stay.
+DIGEST_OUT = Path(tempfile.gettempdir()) / "gridbot-demo-digest"
 
 CHIEF_NAMES = {"fenyang": "张建国", "jinshui": "刘秀兰", "hushan": "陈志强", "xingcheng": "赵丽"}
 
@@ -90,7 +96,7 @@ class Transcript:
 
 
 async def step(  # type: ignore[no-untyped-def]
-    what: str, console: Console, action: Awaitable[BotMessage | str | None], *,
+    what: str, console: Console, action: Awaitable[Any], *,
     within: float = WAIT,
 ):
     """One scripted step; a step that does not happen in time fails the demo, naming itself."""
@@ -202,6 +208,31 @@ async def play_day(cast: Cast, console: Console) -> None:
     await step("reminders pause until tomorrow", console, said(jinshui, contains="不再提醒"))
 
 
+async def the_weeks_digest(app: Gridbot, cast: Cast, console: Console, out: Path) -> Path:
+    """The day ends with the digest of its week (so far) in the street office's chat; its
+    files are copied to ``out``, which outlives the demo. Returns where they are."""
+    console.rule("周报：本周到目前为止 (the digest of the demo's week)")
+    week = Week.containing(app.clock(), tz=app.deployment.zone)
+    files = await step(
+        f"the digest of {week.label} is made", console,
+        app.digests.send_to(app.deployment.street_office.chat_id, week), within=DIGEST_WAIT,
+    )
+    office = cast.office
+    await step("the street office gets the summary", console,
+               cast.emulator.wait_for(office, contains=f"周报 {week.label}"))
+    await step("the chart as a photo", console,
+               cast.emulator.wait_for(office, method="sendPhoto", contains=week.label))
+    for kind in ("PDF", "XLSX"):
+        await step(f"the {kind} as a document", console,
+                   cast.emulator.wait_for(office, method="sendDocument"))
+    kept = out / files.directory.name
+    shutil.copytree(files.directory, kept, dirs_exist_ok=True)
+    console.print(Text(f"📊 the digest of {week.label} is in {kept}:", style="bold green"))
+    for path in (files.pdf, files.xlsx, files.csv, files.chart, files.map):
+        console.print(Text(f"    {kept / path.name}"))
+    return kept
+
+
 def another_shot(photo: bytes) -> bytes:
     """The same scene as another captain's phone takes it: a little closer, other light."""
     with Image.open(io.BytesIO(photo)) as image:
@@ -248,8 +279,11 @@ def _after(start: datetime, end: datetime | None) -> str:
     return f"{(end - start).total_seconds():.1f} s" if end else "—"
 
 
-async def run_demo(console: Console, *, deployment_path: Path = SAMPLE_DEPLOYMENT) -> int:
-    """Play the day; 0 when every step happened, 1 (with the failed step named) otherwise."""
+async def run_demo(
+    console: Console, *, deployment_path: Path = SAMPLE_DEPLOYMENT, out: Path = DIGEST_OUT
+) -> int:
+    """Play the day and end with its week's digest (files kept in ``out``); 0 when every
+    step happened, 1 (with the failed step named) otherwise."""
     deployment = load_deployment(deployment_path).model_copy(
         update={"reminders": DEMO_REMINDERS}
     )
@@ -262,6 +296,7 @@ async def run_demo(console: Console, *, deployment_path: Path = SAMPLE_DEPLOYMEN
             app = build(
                 settings, deployment, album_quiet=0.5, sender_poll_interval=0.2,
                 reminder_tick=timedelta(seconds=1),
+                weekly_digest=False,  # the day ends with its own week's digest instead
             )
             emulator.on_event(Transcript(console, deployment))
             console.print(Text(
@@ -277,6 +312,7 @@ async def run_demo(console: Console, *, deployment_path: Path = SAMPLE_DEPLOYMEN
                 for chief in cast.chiefs.values():
                     await chief.start_bot()
                 await play_day(cast, console)
+                await the_weeks_digest(app, cast, console, out)
                 await emulator.wait_until_idle()
                 console.print(await summary(app, console))
                 return 0

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from html import escape
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from babel.dates import format_skeleton, format_timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -175,6 +175,38 @@ class Notifier:
             session, chat_id=chat_id, kind="location",
             payload={"lat": ticket.lat, "lon": ticket.lon}, ticket=ticket,
         )
+
+    async def send_file(
+        self, session: AsyncSession, *, chat_id: int, kind: Literal["photo", "document"],
+        path: str, caption: str, reply_to: int | None = None, purpose: str | None = None,
+    ) -> None:
+        """A stored file as a photo or a document; ``path`` is relative to the data directory,
+        read by the sender when it sends (a file gone by then fails that message alone)."""
+        await self._enqueue(
+            session, chat_id=chat_id, kind=kind, purpose=purpose,
+            payload={"path": path, "text": caption, "reply_to": reply_to},
+        )
+
+    async def digest(
+        self, session: AsyncSession, *, chat_id: int, summary: str, title: str, chart: str,
+        documents: Sequence[str], locale: str, reply_to: int | None = None,
+        purpose: str | None = None,
+    ) -> None:
+        """A week's digest in a chat: the summary, the chart as a photo, then the documents
+        (PDF, XLSX); ``title`` (escaped) captions them, paths relative to the data directory."""
+        await self._enqueue(
+            session, chat_id=chat_id, kind="message", purpose=purpose,
+            payload={"text": summary, "reply_to": reply_to},
+        )
+        await self.send_file(
+            session, chat_id=chat_id, kind="photo", path=chart, purpose=purpose,
+            caption=self.t("digest.chart_caption", locale, title=title),
+        )
+        for document in documents:
+            await self.send_file(
+                session, chat_id=chat_id, kind="document", path=document, caption=title,
+                purpose=purpose,
+            )
 
     def fields(
         self, ticket: Ticket, locale: str, *, station: Station | None = None

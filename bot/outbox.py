@@ -31,8 +31,10 @@ from aiogram.exceptions import (
 )
 from aiogram.types import (
     BufferedInputFile,
+    FSInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     Message,
     ReplyParameters,
 )
@@ -96,6 +98,10 @@ class Pacer:
 
 
 Undeliverable = Callable[[OutboxMessage, str], Awaitable[None]]
+
+
+class MissingFile(Exception):
+    """A message's stored file is not there: a permanent failure of that message."""
 
 
 class OutboxSender:
@@ -199,6 +205,10 @@ class OutboxSender:
         except TelegramRetryAfter as error:
             await self._defer(message, seconds=error.retry_after, error=str(error))
             return False
+        except MissingFile as error:  # retrying cannot bring it back
+            log.warning("outbox: message %s to %s: %s", message.id, message.chat_id, error)
+            await self._finish(message, status="failed", error=str(error))
+            return True
         except (TelegramForbiddenError, TelegramBadRequest, TelegramNotFound,
                 TelegramUnauthorizedError) as error:
             log.warning("outbox: message %s to %s refused: %s", message.id, message.chat_id, error)
@@ -224,11 +234,20 @@ class OutboxSender:
         )
         markup = keyboard(payload.get("buttons") or [])
         if message.kind == "photo":
-            photo: str | BufferedInputFile = payload.get("photo") or BufferedInputFile(
-                self.photo_store.open(payload["photo_sha256"]), filename="photo.jpg"
-            )
+            photo: str | InputFile
+            if payload.get("path"):
+                photo = self._stored_file(payload["path"])
+            else:
+                photo = payload.get("photo") or BufferedInputFile(
+                    self.photo_store.open(payload["photo_sha256"]), filename="photo.jpg"
+                )
             return await self.bot.send_photo(
                 message.chat_id, photo, caption=payload.get("text"),
+                parse_mode="HTML", reply_parameters=reply, reply_markup=markup,
+            )
+        if message.kind == "document":
+            return await self.bot.send_document(
+                message.chat_id, self._stored_file(payload["path"]), caption=payload.get("text"),
                 parse_mode="HTML", reply_parameters=reply, reply_markup=markup,
             )
         if message.kind == "location":
@@ -240,6 +259,17 @@ class OutboxSender:
             message.chat_id, payload["text"], parse_mode="HTML", reply_parameters=reply,
             reply_markup=markup,
         )
+
+    def _stored_file(self, relative: str) -> FSInputFile:
+        """A file of the data directory (a digest's chart, PDF, XLSX), named by its path
+        relative to it; MissingFile when it is not there (or the path leads outside)."""
+        root = self.photo_store.root.resolve()
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root):
+            raise MissingFile(f"{relative} is outside the data directory")
+        if not path.is_file():
+            raise MissingFile(f"file missing: {relative}")
+        return FSInputFile(path, filename=path.name)
 
     async def _defer(self, message: OutboxMessage, *, seconds: float, error: str) -> None:
         async with self.sessions() as session:

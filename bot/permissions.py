@@ -37,6 +37,7 @@ class Feature(StrEnum):
     MERGE = "merge"  # /merge and /unmerge (the tickets' own rules apply too)
     OPEN = "open"  # every station's open tickets
     INVITE = "invite"  # invitation links
+    DIGEST = "digest"  # the weekly digest: a chief their station's, the office any
 
 
 EVERYONE = frozenset(Standing)
@@ -53,6 +54,7 @@ FEATURES: dict[Feature, frozenset[Standing]] = {
     Feature.MERGE: CHIEFS | {Standing.OFFICE},
     Feature.OPEN: frozenset({Standing.OFFICE}),
     Feature.INVITE: frozenset({Standing.OFFICE}),
+    Feature.DIGEST: CHIEFS | {Standing.OFFICE},
 }
 
 

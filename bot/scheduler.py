@@ -9,9 +9,10 @@ outbox in the same transaction, so a crash or a second scheduler never loses or 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -132,22 +133,36 @@ class ReminderTicker:
         return 1 + (reporter is not None) + len(followers)
 
 
-def scheduler_for(ticker: ReminderTicker, *, every: timedelta) -> AsyncIOScheduler:
-    """One fixed job with a stable id, ticking at once and then every ``every``; start it
-    inside the running loop."""
+def scheduler_for(
+    ticker: ReminderTicker, *, every: timedelta, digests: WeeklyDelivery | None = None
+) -> AsyncIOScheduler:
+    """Fixed jobs with stable ids, each at once and then every ``every``: the reminder tick
+    and, with ``digests``, the weekly digest's check (its own job, so the seconds a digest
+    takes to draw never hold reminders up); start it inside the running loop."""
     scheduler = AsyncIOScheduler(timezone="UTC")
-    scheduler.add_job(
-        ticker.tick, "interval", seconds=every.total_seconds(), id="reminder-tick",
-        next_run_time=datetime.now(UTC), replace_existing=True, coalesce=True,
-        max_instances=1, misfire_grace_time=300,
-    )
+    jobs: list[tuple[str, Callable[[], Awaitable[object]]]] = [("reminder-tick", ticker.tick)]
+    if digests is not None:
+        jobs.append(("weekly-digest", digests.deliver_due))
+    for job_id, job in jobs:
+        scheduler.add_job(
+            job, "interval", seconds=every.total_seconds(), id=job_id,
+            next_run_time=datetime.now(UTC), replace_existing=True, coalesce=True,
+            max_instances=1, misfire_grace_time=300,
+        )
     return scheduler
 
 
+class WeeklyDelivery(Protocol):
+    async def deliver_due(self) -> object: ...
+
+
 @asynccontextmanager
-async def ticking(ticker: ReminderTicker, *, every: timedelta) -> AsyncIterator[None]:
-    """The reminder tick runs while inside: what a leading scheduler process does."""
-    scheduler = scheduler_for(ticker, every=every)
+async def ticking(
+    ticker: ReminderTicker, *, every: timedelta, digests: WeeklyDelivery | None = None
+) -> AsyncIterator[None]:
+    """The reminder tick (and the weekly digest's check) run while inside: what a leading
+    scheduler process does."""
+    scheduler = scheduler_for(ticker, every=every, digests=digests)
     scheduler.start()
     try:
         yield

@@ -5,6 +5,7 @@ from aiogram import Router
 from handlers import (
     chief_desk,
     common,
+    digest,
     fallback,
     feedback,
     group_intake,
@@ -24,6 +25,7 @@ def get_routers() -> list[Router]:
         chief_desk.router(),
         feedback.router(),
         office.router(),
+        digest.router(),
         group_intake.router(),
         fallback.router(),
     ]

@@ -16,6 +16,7 @@ from bot.tickets import TicketService
 GATED = {
     "tickets": Feature.TICKETS, "merge": Feature.MERGE, "unmerge": Feature.MERGE,
     "open": Feature.OPEN, "invite": Feature.INVITE, "report": Feature.REPORT,
+    "digest": Feature.DIGEST,
 }
 
 

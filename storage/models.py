@@ -195,7 +195,7 @@ class OutboxMessage(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     chat_id: int = _big(index=True)
-    kind: str = Field(max_length=16)  # message | photo | location
+    kind: str = Field(max_length=16)  # message | photo | document | location
     payload: dict[str, Any] = _json()
     purpose: str | None = Field(default=None, max_length=32)  # e.g. ask_address
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)

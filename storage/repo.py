@@ -22,6 +22,7 @@ from storage.models import (
     Ticket,
     TicketEvent,
     TicketFollower,
+    WeeklyDigest,
 )
 
 # --- stations and people -------------------------------------------------------------------
@@ -696,3 +697,27 @@ async def schedule_unanswered_resolutions(*, session: AsyncSession) -> None:
         .where(col(Ticket.status) == "resolved", col(Ticket.next_reminder_at).is_(None))
         .values(next_reminder_at=sa.func.coalesce(Ticket.resolved_at, Ticket.updated_at))
     )
+
+
+# --- the weekly digest -------------------------------------------------------------------------
+
+
+async def reported_before(*, session: AsyncSession, moment: datetime) -> bool:
+    """Whether any ticket was reported before ``moment`` (ix_ticket_created_at): a week that
+    ended before the district's first report has nothing to say."""
+    found = await session.exec(
+        select(Ticket.id).where(col(Ticket.created_at) < moment).limit(1)
+    )
+    return found.first() is not None
+
+
+async def digest_delivered(*, session: AsyncSession, week: str) -> bool:
+    """Whether the street office has had this week's digest (2026-W47)."""
+    return await session.get(WeeklyDigest, week) is not None
+
+
+async def record_digest(*, session: AsyncSession, digest: WeeklyDigest) -> None:
+    """Note a week as delivered, in the transaction that writes its messages; IntegrityError
+    (raised here, before any message is added) when it already was."""
+    session.add(digest)
+    await session.flush()

@@ -66,8 +66,8 @@ def test_run_refuses_a_broken_deployment_file(tmp_path: Path) -> None:
     assert "nothing was started" in result.output
 
 
-def test_the_demo_plays_the_whole_day() -> None:
-    result = CliRunner().invoke(app, ["demo"])
+def test_the_demo_plays_the_whole_day(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     for moment in ("王阿姨's report is registered", "李大爷 is asked where",
                    "李大爷's shared location is placed", "the street office triages it",
@@ -75,6 +75,13 @@ def test_the_demo_plays_the_whole_day() -> None:
                    "#1 is closed", "the bot is unsure and offers places",
                    "李大爷's guided report is registered as #5", "she is reminded",
                    "the street office is told (督办)",
-                   "reminders pause until tomorrow", "Tickets at the end of the day", "closed",
-                   "satisfied"):
+                   "reminders pause until tomorrow", "is made",
+                   "the street office gets the summary", "the PDF as a document",
+                   "Tickets at the end of the day", "closed", "satisfied"):
         assert moment in result.output
+    # It ends with the digest of its week, whose files outlive the demo.
+    [kept] = tmp_path.iterdir()
+    assert f"is in {kept}" in " ".join(result.output.split())
+    pdf = next(kept.glob("digest-*.pdf"))
+    assert str(pdf) in result.output and pdf.stat().st_size > 0
+    assert len(list(kept.glob("digest-*"))) == 5

@@ -142,6 +142,7 @@ COMMANDS = {
     Feature.TICKETS: "/tickets", Feature.MERGE: "/merge 2 1", Feature.OPEN: "/open",
     Feature.INVITE: "/invite captain fenyang", Feature.MY: "/my", Feature.WHOAMI: "/whoami",
     Feature.LANG: "/lang", Feature.HELP: "/help", Feature.REPORT: "/report",
+    Feature.DIGEST: "/digest",
 }  # fmt: skip
 
 

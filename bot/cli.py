@@ -270,12 +270,14 @@ def _mount_subcommands() -> None:
     from bot.gazetteer_cli import app as gazetteer_app
     from bot.grids_cli import app as grids_app
     from bot.invite_cli import invite
+    from bot.seed_cli import seed
     from bot.ticket_cli import app as ticket_app
 
     app.add_typer(grids_app, name="grids", help="Check station grids and draw them on a map.")
     app.add_typer(gazetteer_app, name="gazetteer", help="Import and inspect the gazetteer.")
     app.add_typer(ticket_app, name="ticket", help="Look at one ticket whole.")
     app.command("invite")(invite)
+    app.command("seed")(seed)
     app.command("digest")(digest)
 
 

@@ -267,12 +267,13 @@ async def _trend(
 ) -> tuple[TrendPoint, ...]:
     """The 12 weeks ending with ``week``: reports opened, tickets resolved and the open
     count at each week's end, walked back from this week's count by each week's change."""
+    weeks = [week.previous(back) for back in reversed(range(TREND_WEEKS))]
+    counted = await weekly.trend(
+        session=session, start=weeks[0].start, ends=[w.end for w in weeks], station=station
+    )
     points: list[TrendPoint] = []
     still_open = open_at_end
-    for back in range(TREND_WEEKS):
-        some = week.previous(back) if back else week
-        window = Window(some.start, some.end, station)
-        opened, resolved = await weekly.report_total(session=session, window=window)
-        points.append(TrendPoint(some.label, opened, resolved, still_open))
-        still_open -= await weekly.open_change(session=session, window=window)
+    for some, figures in reversed(list(zip(weeks, counted, strict=True))):
+        points.append(TrendPoint(some.label, figures.opened, figures.resolved, still_open))
+        still_open -= figures.open_change
     return tuple(reversed(points))

@@ -85,36 +85,55 @@ async def step_counts(
     return [(row[0], row[1], row[2]) for row in await _rows(session, statement)]
 
 
-def _week_reports(window: Window) -> Any:
-    """The window's reports: (ticket_id, station, merged, category_key, place), one row each.
+def _bucket(at: Any, ends: Sequence[datetime]) -> tuple[Any, Any]:
+    """Which of the consecutive windows ending at ``ends`` a moment falls in (0, 1, …), and
+    that window's end: windows are given by their bounds, so a week that is not 7 × 24 hours
+    (a daylight-saving change) is still one week."""
+    index = sa.case(*((at < end, n) for n, end in enumerate(ends)), else_=None)
+    bound = sa.case(*((at < end, sa.literal(end, EVENT.c.at.type)) for end in ends), else_=None)
+    return index, bound
 
-    ``station``: the first station the ticket was placed at before the window ended (None if
-    it was still waiting for the office); ``merged``: merged into another ticket by then.
+
+def _reports(start: datetime, ends: Sequence[datetime]) -> Any:
+    """The reports from ``start`` to the last of ``ends``: (ticket_id, bucket, station,
+    merged, category_key, place, duplicate_of), one row each.
+
+    ``bucket``: which window (see _bucket); ``station``: the first station the ticket was
+    placed at before its window ended (None if it was still waiting for the office);
+    ``merged``: merged into another ticket by then.
     """
     e, first, merged = EVENT.alias("e"), EVENT.alias("first"), EVENT.alias("merged")
-    t = TICKET
+    bucket, bound = _bucket(e.c.at, ends)
+    reports = (
+        sa.select(e.c.ticket_id, bucket.label("bucket"), bound.label("bound"))
+        .where(e.c.at >= start, e.c.at < ends[-1], e.c.action == "report")
+    ).subquery("report_events")
     station = (
         sa.select(first.c.station_key)
-        .where(first.c.ticket_id == e.c.ticket_id, first.c.station_key.is_not(None),
-               first.c.at < window.end)
+        .where(first.c.ticket_id == reports.c.ticket_id, first.c.station_key.is_not(None),
+               first.c.at < reports.c.bound)
         .order_by(first.c.at, first.c.id)
         .limit(1)
         .scalar_subquery()
     )
     was_merged = sa.exists().where(
-        merged.c.ticket_id == e.c.ticket_id, merged.c.action == "mark_duplicate",
-        merged.c.at < window.end,
+        merged.c.ticket_id == reports.c.ticket_id, merged.c.action == "mark_duplicate",
+        merged.c.at < reports.c.bound,
     )
+    t = TICKET
     return (
         sa.select(
-            e.c.ticket_id.label("ticket_id"), station.label("station"),
-            sa.case((was_merged, 1), else_=0).label("merged"),
+            reports.c.ticket_id.label("ticket_id"), reports.c.bucket.label("bucket"),
+            station.label("station"), sa.case((was_merged, 1), else_=0).label("merged"),
             t.c.category_key.label("category_key"), _place(t).label("place"),
             t.c.duplicate_of.label("duplicate_of"),
         )
-        .select_from(e.join(t, t.c.id == e.c.ticket_id))
-        .where(e.c.at >= window.start, e.c.at < window.end, e.c.action == "report")
+        .select_from(reports.join(t, t.c.id == reports.c.ticket_id))
     ).subquery("reports")
+
+
+def _week_reports(window: Window) -> Any:
+    return _reports(window.start, [window.end])
 
 
 async def report_counts(
@@ -191,7 +210,7 @@ def _state_at(moment: datetime) -> Any:
                ~sa.exists().where(later.c.ticket_id == t.c.id, later.c.at >= moment))
     )
     since, before = EVENT.alias("since"), EVENT.alias("before")
-    touched = sa.select(since.c.ticket_id).where(since.c.at >= moment).distinct()
+    touched = sa.select(since.c.ticket_id).where(since.c.at >= moment)
     ranked = (
         sa.select(
             before.c.ticket_id, before.c.station_key, before.c.to_status,
@@ -321,45 +340,59 @@ def _aware(value: Any) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-async def open_change(*, session: AsyncSession, window: Window) -> int:
-    """How many more tickets were open at the window's end than at its start: every event
-    that brought a ticket into the open states (in the station) counts +1, every one that
-    took it out −1. The 12-week trend walks back from the week's count with it."""
+@dataclass(frozen=True)
+class TrendWeek:
+    opened: int  # reports not merged as repeats by the week's end
+    resolved: int  # tickets resolved in the week
+    open_change: int  # open at the week's end minus open at its start
+
+
+async def trend(
+    *, session: AsyncSession, start: datetime, ends: Sequence[datetime], station: str | None
+) -> list[TrendWeek]:
+    """For consecutive windows from ``start`` ending at ``ends``: what each opened and
+    resolved, and by how much the open count changed — every event that brought a ticket
+    into the open states (in the station) counts +1, every one that took it out −1. Three
+    queries over the windows' events, however many windows."""
+    r = _reports(start, ends)
+    opened = await _rows(session, sa.select(r.c.bucket, sa.func.count()).where(
+        r.c.merged == 0, _station_is(r.c.station, station)
+    ).group_by(r.c.bucket))
+    e = EVENT
+    bucket, _ = _bucket(e.c.at, ends)
+    resolved = await _rows(session, sa.select(
+        bucket.label("bucket"), sa.func.count(sa.distinct(e.c.ticket_id))
+    ).where(
+        e.c.at >= start, e.c.at < ends[-1], e.c.action == "resolve",
+        _station_is(e.c.station_key, station),
+    ).group_by("bucket"))
     open_now = list(OPEN)
-    e, touched = EVENT.alias("e"), EVENT.alias("touched")
-    previous_station = sa.func.lag(e.c.station_key).over(
-        partition_by=e.c.ticket_id, order_by=(e.c.at, e.c.id)
+    step, touched = EVENT.alias("step"), EVENT.alias("touched")
+    previous_station = sa.func.lag(step.c.station_key).over(
+        partition_by=step.c.ticket_id, order_by=(step.c.at, step.c.id)
     )
     steps = (
-        sa.select(
-            e.c.at, e.c.station_key, e.c.from_status, e.c.to_status,
-            previous_station.label("previous_station"),
-        )
+        sa.select(step.c.at, step.c.station_key, step.c.from_status, step.c.to_status,
+                  previous_station.label("previous_station"))
         .where(
-            e.c.ticket_id.in_(sa.select(touched.c.ticket_id).where(
-                touched.c.at >= window.start, touched.c.at < window.end
-            ).distinct()),
-            e.c.at < window.end,
+            step.c.ticket_id.in_(sa.select(touched.c.ticket_id).where(
+                touched.c.at >= start, touched.c.at < ends[-1]
+            )),
+            step.c.at < ends[-1],
         )
     ).subquery("steps")
     arrives = sa.and_(steps.c.to_status.in_(open_now),
-                      _station_is(steps.c.station_key, window.station))
+                      _station_is(steps.c.station_key, station))
     leaves = sa.and_(steps.c.from_status.in_(open_now),
-                     _station_is(steps.c.previous_station, window.station))
-    statement = sa.select(
-        sa.func.sum(sa.case((arrives, 1), else_=0)) - sa.func.sum(sa.case((leaves, 1), else_=0))
-    ).where(steps.c.at >= window.start)
-    return await _one(session, statement)
-
-
-async def report_total(*, session: AsyncSession, window: Window) -> tuple[int, int]:
-    """(reports received, tickets resolved) in the window, for the trend."""
-    counts = await report_counts(session=session, window=window)
-    resolved = await _one(session, sa.select(sa.func.count(sa.distinct(EVENT.c.ticket_id))).where(
-        EVENT.c.at >= window.start, EVENT.c.at < window.end, EVENT.c.action == "resolve",
-        _station_is(EVENT.c.station_key, window.station),
-    ))
-    return sum(opened for _, opened in counts.values()), resolved
+                     _station_is(steps.c.previous_station, station))
+    step_bucket, _ = _bucket(steps.c.at, ends)
+    change = await _rows(session, sa.select(
+        step_bucket.label("bucket"),
+        sa.func.sum(sa.case((arrives, 1), else_=0)) - sa.func.sum(sa.case((leaves, 1), else_=0)),
+    ).where(steps.c.at >= start).group_by("bucket"))
+    counts = [dict((row[0], int(row[1] or 0)) for row in rows)
+              for rows in (opened, resolved, change)]
+    return [TrendWeek(*(c.get(n, 0) for c in counts)) for n in range(len(ends))]
 
 
 @dataclass(frozen=True)

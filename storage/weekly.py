@@ -340,6 +340,53 @@ def _aware(value: Any) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+def _open_change(start: datetime, ends: Sequence[datetime], station: str | None) -> Any:
+    """(bucket, change of the open count) per window: an event that brought a ticket into
+    the open states counts +1, one that took it out −1.
+
+    For a station, +1 where the event left the ticket open there, −1 where the ticket was open
+    there before it: that needs the station before each event, read with LAG over the events
+    of the tickets the station touched (their own events, and reassignments, the only step
+    that moves a ticket from one station to another)."""
+    open_now = list(OPEN)
+    if station is None:
+        e = EVENT
+        bucket, _ = _bucket(e.c.at, ends)
+        arrives, leaves = e.c.to_status.in_(open_now), e.c.from_status.in_(open_now)
+        return (
+            sa.select(bucket.label("bucket"), sa.func.sum(
+                sa.case((arrives, 1), else_=0) - sa.case((leaves, 1), else_=0)
+            ))
+            .where(e.c.at >= start, e.c.at < ends[-1])
+            .group_by("bucket")
+        )
+    step, touched = EVENT.alias("step"), EVENT.alias("touched")
+    previous_station = sa.func.lag(step.c.station_key).over(
+        partition_by=step.c.ticket_id, order_by=(step.c.at, step.c.id)
+    )
+    steps = (
+        sa.select(step.c.at, step.c.station_key, step.c.from_status, step.c.to_status,
+                  previous_station.label("previous_station"))
+        .where(
+            step.c.ticket_id.in_(sa.select(touched.c.ticket_id).where(
+                touched.c.at >= start, touched.c.at < ends[-1],
+                sa.or_(touched.c.station_key == station, touched.c.action == "reassign"),
+            )),
+            step.c.at < ends[-1],
+        )
+    ).subquery("steps")
+    arrives = sa.and_(steps.c.to_status.in_(open_now), steps.c.station_key == station)
+    leaves = sa.and_(steps.c.from_status.in_(open_now), steps.c.previous_station == station)
+    bucket, _ = _bucket(steps.c.at, ends)
+    return (
+        sa.select(bucket.label("bucket"), sa.func.sum(
+            sa.case((arrives, 1), else_=0) - sa.case((leaves, 1), else_=0)
+        ))
+        .where(steps.c.at >= start)
+        .group_by("bucket")
+    )
+
+
 @dataclass(frozen=True)
 class TrendWeek:
     opened: int  # reports not merged as repeats by the week's end
@@ -351,9 +398,8 @@ async def trend(
     *, session: AsyncSession, start: datetime, ends: Sequence[datetime], station: str | None
 ) -> list[TrendWeek]:
     """For consecutive windows from ``start`` ending at ``ends``: what each opened and
-    resolved, and by how much the open count changed — every event that brought a ticket
-    into the open states (in the station) counts +1, every one that took it out −1. Three
-    queries over the windows' events, however many windows."""
+    resolved, and by how much the open count changed (see _open_change). Three queries over
+    the windows' events, however many windows."""
     r = _reports(start, ends)
     opened = await _rows(session, sa.select(r.c.bucket, sa.func.count()).where(
         r.c.merged == 0, _station_is(r.c.station, station)
@@ -366,30 +412,7 @@ async def trend(
         e.c.at >= start, e.c.at < ends[-1], e.c.action == "resolve",
         _station_is(e.c.station_key, station),
     ).group_by("bucket"))
-    open_now = list(OPEN)
-    step, touched = EVENT.alias("step"), EVENT.alias("touched")
-    previous_station = sa.func.lag(step.c.station_key).over(
-        partition_by=step.c.ticket_id, order_by=(step.c.at, step.c.id)
-    )
-    steps = (
-        sa.select(step.c.at, step.c.station_key, step.c.from_status, step.c.to_status,
-                  previous_station.label("previous_station"))
-        .where(
-            step.c.ticket_id.in_(sa.select(touched.c.ticket_id).where(
-                touched.c.at >= start, touched.c.at < ends[-1]
-            )),
-            step.c.at < ends[-1],
-        )
-    ).subquery("steps")
-    arrives = sa.and_(steps.c.to_status.in_(open_now),
-                      _station_is(steps.c.station_key, station))
-    leaves = sa.and_(steps.c.from_status.in_(open_now),
-                     _station_is(steps.c.previous_station, station))
-    step_bucket, _ = _bucket(steps.c.at, ends)
-    change = await _rows(session, sa.select(
-        step_bucket.label("bucket"),
-        sa.func.sum(sa.case((arrives, 1), else_=0)) - sa.func.sum(sa.case((leaves, 1), else_=0)),
-    ).where(steps.c.at >= start).group_by("bucket"))
+    change = await _rows(session, _open_change(start, ends, station))
     counts = [dict((row[0], int(row[1] or 0)) for row in rows)
               for rows in (opened, resolved, change)]
     return [TrendWeek(*(c.get(n, 0) for c in counts)) for n in range(len(ends))]

@@ -15,6 +15,7 @@ Ten tickets (F = fenyang, J = jinshui; times local):
  8  J  reported in W46, parked (挂账) in W46
  9  F  reported in W45, resolved and closed in W46, reopened by the office Wed 18
 10  —  Fri 20 reported without a place: waits for the office
+11  J  reported in W46, reassigned to F Thu 19 (its deadline passed in W46), still assigned
 """
 
 from __future__ import annotations
@@ -108,6 +109,11 @@ STORIES: list[tuple[int, str, str, list[tuple[datetime, str, str | None, str, st
     (10, "safety", "", [
         (local(20, 9), "report", None, "new", None),
     ]),
+    (11, "facilities", "金水路11号", [
+        (local(12, 9), "report", None, "new", None),
+        (local(12, 9), "locate", "new", "assigned", "jinshui"),
+        (local(19, 9), "reassign", "assigned", "assigned", "fenyang"),
+    ]),
 ]
 
 
@@ -186,7 +192,7 @@ async def test_the_districts_week_as_counted_by_hand(
     assert (total.received, total.opened, total.merged) == (6, 5, 1)
     assert (total.claimed, total.resolved, total.closed) == (3, 2, 2)
     assert (total.reopened, total.rejected, total.escalated) == (2, 1, 1)
-    assert (total.open_at_end, total.overdue_at_end, total.parked_at_end) == (5, 3, 1)
+    assert (total.open_at_end, total.overdue_at_end, total.parked_at_end) == (6, 4, 1)
     assert (total.due, total.due_met, total.compliance) == (3, 2, pytest.approx(2 / 3))
     assert (total.satisfied, total.rated, total.satisfaction) == (1, 2, 0.5)
     # claims after 2, 12 and 3 hours; resolutions after 24, 27 and 51 hours
@@ -205,7 +211,7 @@ async def test_each_station_gets_its_own_steps(
     )
     assert (fenyang.received, fenyang.opened, fenyang.merged) == (3, 2, 1)
     assert (fenyang.claimed, fenyang.resolved, fenyang.closed, fenyang.reopened) == (2, 1, 1, 1)
-    assert (fenyang.open_at_end, fenyang.overdue_at_end, fenyang.escalated) == (3, 3, 1)
+    assert (fenyang.open_at_end, fenyang.overdue_at_end, fenyang.escalated) == (4, 4, 1)
     assert (fenyang.due, fenyang.due_met) == (2, 1)
     assert (fenyang.claim_hours_median, fenyang.claim_hours_p90) == (7, pytest.approx(11))
     assert (jinshui.received, jinshui.opened, jinshui.rejected) == (2, 2, 1)
@@ -230,9 +236,10 @@ async def test_lists_categories_hotspots_and_the_oldest_open(
     assert [(h.place, h.reports, h.ticket_ids) for h in figures.hotspots] == [
         ("虎山路1号", 2, (6,))
     ]
-    assert [t.id for t in figures.oldest_open] == [9, 7, 8, 10, 2]
-    assert [(t.id, t.status) for t in figures.overdue] == [(9, "reopened"), (7, "claimed"),
-                                                          (2, "claimed")]
+    assert [t.id for t in figures.oldest_open] == [9, 7, 8, 11, 10, 2]
+    assert [(t.id, t.status) for t in figures.overdue] == [
+        (9, "reopened"), (7, "claimed"), (11, "assigned"), (2, "claimed")
+    ]
     # the week's own tickets, as they stood when it ended (4 belongs to the next week)
     assert [(t.id, t.status) for t in figures.tickets] == [
         (1, "closed"), (2, "claimed"), (3, "closed"), (5, "duplicate"), (6, "rejected"),
@@ -245,15 +252,15 @@ async def test_compares_with_the_week_before_and_trends_back(
 ) -> None:
     figures = await figures_for(sessions, deployment)
     before = figures.previous_total
-    # W46: tickets 7 and 8 reported and claimed, 8 parked, 9 resolved and confirmed
-    assert (before.received, before.claimed, before.resolved, before.closed) == (2, 2, 1, 1)
-    assert (before.open_at_end, before.parked_at_end) == (2, 1)
+    # W46: tickets 7, 8 and 11 reported, 7 and 8 claimed, 8 parked, 9 resolved and confirmed
+    assert (before.received, before.claimed, before.resolved, before.closed) == (3, 2, 1, 1)
+    assert (before.open_at_end, before.parked_at_end) == (3, 1)
     trend = {p.week: p for p in figures.trend}
     assert len(figures.trend) == 12 and figures.trend[-1].week == "2026-W47"
     assert (trend["2026-W47"].opened, trend["2026-W47"].resolved) == (5, 2)
-    assert trend["2026-W47"].open_at_end == 5
+    assert trend["2026-W47"].open_at_end == 6
     # walked back by each week's flow, it meets the count made directly for W46
-    assert trend["2026-W46"].open_at_end == before.open_at_end == 2
+    assert trend["2026-W46"].open_at_end == before.open_at_end == 3
     assert trend["2026-W45"].open_at_end == 1  # ticket 9, reported in W45
     assert trend["2026-W44"].open_at_end == 0
 
@@ -273,11 +280,20 @@ async def test_a_stations_digest_is_that_station_alone(
     figures = await figures_for(sessions, deployment, station="fenyang")
     assert [s.key for s in figures.stations] == ["fenyang"]
     assert figures.total == station(figures, "fenyang")
-    assert (figures.total.received, figures.total.open_at_end) == (3, 3)
+    assert (figures.total.received, figures.total.open_at_end) == (3, 4)
     assert {t.id for t in figures.tickets} == {1, 2, 5}
-    assert {t.id for t in figures.oldest_open} == {9, 7, 2}
+    assert {t.id for t in figures.oldest_open} == {9, 7, 11, 2}
     assert figures.hotspots == ()  # 虎山路1号 was reported once here
+    # 11 came over from jinshui in W47: before it, fenyang had 7 open
     assert figures.trend[-2].open_at_end == figures.previous_total.open_at_end == 1
+
+
+async def test_a_reassigned_ticket_leaves_its_old_station_in_the_trend(
+    sessions: SessionFactory, deployment: Deployment
+) -> None:
+    figures = await figures_for(sessions, deployment, station="jinshui")
+    assert figures.total.open_at_end == 1  # 8, parked; 11 went to fenyang
+    assert figures.trend[-2].open_at_end == figures.previous_total.open_at_end == 2
 
 
 async def test_the_same_week_gives_the_same_figures_later(

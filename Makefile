@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Tests in parallel (pytest-xdist): each test has its own ports, databases and Redis keys.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint run clean fonts
 
@@ -18,7 +20,7 @@ demo: $(STAMP) fonts
 test: $(STAMP) fonts
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -37,25 +37,6 @@ app = typer.Typer(
 MAX_TICKET_DOTS = 100_000
 # Lines per kind of finding; a broken file can produce thousands of slivers.
 MAX_LINES = 20
-# Families known to carry Chinese glyphs; the glyphs are still checked before use.
-_CJK_FAMILIES = (
-    "noto sans cjk",
-    "noto serif cjk",
-    "noto sans sc",
-    "noto serif sc",
-    "source han sans",
-    "source han serif",
-    "wenquanyi",
-    "droid sans fallback",
-    "ar pl",
-    "sarasa",
-    "simhei",
-    "simsun",
-    "microsoft yahei",
-    "pingfang",
-    "hiragino sans gb",
-    "heiti",
-)
 
 
 @dataclass(frozen=True)
@@ -122,7 +103,7 @@ def check(
     """Check the grids: overlaps, gaps, parts outside the district, odd sizes.
 
     Exit 1 when overlaps or gaps exceed the tolerance (the map is written either way)."""
-    from bot.cli import deployment_or_exit, resolve_config_path
+    from bot.cli import deployment_or_exit, resolve_config_path, settings_or_exit
 
     path = resolve_config_path(file)
     deployment = deployment_or_exit(path)
@@ -135,7 +116,7 @@ def check(
         if tickets_db is not None:
             since = datetime.now(UTC) - timedelta(days=days)
             tickets = _tickets_or_exit(tickets_db, since=since)
-        font = find_cjk_font()
+        font = find_cjk_font(settings_or_exit().font)
         names = {station.key: station.name for station in deployment.stations}
         title = f"{deployment.street_office.name}: station grids"
         if font is None or not font.covers(title):
@@ -381,24 +362,19 @@ class CJKFont:
         return all(ord(char) in self._characters for char in text if not char.isspace())
 
 
-def find_cjk_font(sample: str = "汾阳路社区工作站街道") -> CJKFont | None:
-    """A Chinese font installed for matplotlib (Noto CJK, WenQuanYi, Source Han …) that really
-    has the sample's glyphs, or None: the map then labels grids with keys only rather than
-    drawing boxes for every character."""
-    from matplotlib import font_manager
+def find_cjk_font(configured: Path | None = None) -> CJKFont | None:
+    """The Chinese font the digest draws with (reports.fonts: GRIDBOT_FONT, else Debian's), or
+    None: the map then labels grids with keys only rather than drawing boxes for every
+    character."""
     from matplotlib.ft2font import FT2Font
 
-    entries = sorted(font_manager.fontManager.ttflist, key=lambda entry: (entry.name, entry.fname))
-    for entry in entries:
-        if not any(family in entry.name.lower() for family in _CJK_FAMILIES):
-            continue
-        try:
-            characters = FT2Font(entry.fname).get_charmap()
-        except (OSError, RuntimeError, ValueError):
-            continue  # listed in the cache but gone or unreadable
-        if all(ord(char) in characters for char in sample):
-            return CJKFont(Path(entry.fname), characters)
-    return None
+    from reports.fonts import FontMissing, cjk_font
+
+    try:
+        path = cjk_font(configured)
+    except FontMissing:
+        return None
+    return CJKFont(path, FT2Font(str(path)).get_charmap())
 
 
 def draw_map(

@@ -17,7 +17,8 @@ from conftest import SAMPLE
 
 def environment(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDBOT_")}
-    env.update(GRIDBOT_DATA_DIR=str(tmp_path / "data"), GRIDBOT_CONFIG=str(SAMPLE))
+    env.update(GRIDBOT_DATA_DIR=str(tmp_path / "data"), GRIDBOT_CONFIG=str(SAMPLE),
+               COLUMNS="300")  # long temporary paths stay on one line of typer's error box
     return env
 
 

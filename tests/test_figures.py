@@ -149,7 +149,8 @@ async def sessions(database_url: str, deployment: Deployment) -> AsyncIterator[S
             (s.key, s.name, s.chief) for s in deployment.stations
         ])
         reporter = await repo.upsert_person(
-            session=session, telegram_id=555, name="老王", username=None, language="zh_CN", now=NOW,
+            session=session, telegram_id=555, name="老王", username=None, language="zh_CN",
+            now=NOW,
         )
         await session.flush()
         for number, category, place, story in STORIES:

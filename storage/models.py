@@ -229,6 +229,10 @@ class ReceivedUpdate(SQLModel, table=True):
     received_at: datetime = _when()
     handled_at: datetime | None = _when(default=None)
     error: str | None = Field(default=None, max_length=512)
+    # The process handling it and since when: a lease other workers' replays respect
+    # (bot.app.Gridbot.replay_unhandled).
+    claimed_at: datetime | None = _when(default=None)
+    claimed_by: str | None = Field(default=None, max_length=128)
 
 
 class GazetteerAddress(SQLModel, table=True):

@@ -1,0 +1,251 @@
+"""Load through the emulator: how many photo reports a second the bot takes, how long a captain
+waits for its answer, and how that compares with the floor — a bare aiogram bot doing only the
+unavoidable work (download the photo, reply once) on the same emulator, in the same run.
+
+The bot runs as a real process (`python -m bot run`, polling, SQLite by default), the emulator
+and the captains in this one. Captains in the sample district's intake groups post photo
+reports with an address from the gazetteer and a description; one in ten repeats an earlier
+report (same photo, same place). `--concurrency` captains post at once, each waiting for the
+bot's answer to their message before posting the next (a closed loop); latency is from
+posting to the emulator receiving the bot's reply. After the reports, the chiefs press 认领 on
+the cards they received (button latency: press to the callback's answer). The bot process's
+peak resident memory (VmHWM) is read before it stops. Pacing to Telegram's limits is off
+(GRIDBOT_SEND_LIMITS=false): the emulator is not Telegram, and a group's 20 messages a minute
+would measure Telegram, not the bot.
+
+    .venv/bin/python benchmarks/load.py [--reports 400] [--concurrency 32]
+        [--setups floor polling-sqlite] [--photo 1280x960]
+
+Prints JSON lines {"bench": "load", "metric": ..., "value": ..., "unit": ..., "setup": ...}
+and the ratio project/floor for photo reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import benchkit
+
+from bot.emulator import BotAPIEmulator
+from bot.photos import sample_photo
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "bot" / "sample"
+TOKEN = "424242:load-benchmark"
+INTAKE = (-1001000000002, -1001000000003)
+OFFICE = -1001000000001
+CHIEFS = range(100000001, 100000009)
+PROBLEMS = ("路灯不亮", "垃圾没人清", "井盖松动", "下水道堵了", "楼道灯坏了", "健身器材破损")
+
+
+@dataclass
+class Measured:
+    latencies: list[float] = field(default_factory=list)
+    presses: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+    peak_rss_kib: list[int] = field(default_factory=list)
+
+
+def addresses() -> list[str]:
+    with (SAMPLE / "addresses.csv").open(encoding="utf-8") as handle:
+        return [row["address"] for row in csv.DictReader(handle)]
+
+
+def peak_rss_kib(pid: int) -> int:
+    """The process's peak resident set (VmHWM), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def process(*args: str, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, *args, env=env, stdout=out, stderr=out, cwd=ROOT
+        )
+
+
+async def stop(child: asyncio.subprocess.Process) -> None:
+    if child.returncode is None:
+        child.terminate()
+    try:
+        await asyncio.wait_for(child.wait(), timeout=30)
+    except TimeoutError:
+        child.kill()
+        await child.wait()
+
+
+async def until(condition: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"load: timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def gridbot_env(workdir: Path, emulator: BotAPIEmulator) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDBOT_")}
+    env.update(
+        GRIDBOT_BOT_TOKEN=TOKEN, GRIDBOT_API_BASE=emulator.base_url,
+        GRIDBOT_CONFIG=str(SAMPLE / "deployment.yaml"), GRIDBOT_DATA_DIR=str(workdir / "data"),
+        GRIDBOT_DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'gridbot.db'}",
+        GRIDBOT_SEND_LIMITS="false", GRIDBOT_LOG_LEVEL="WARNING",
+    )  # fmt: skip
+    return env
+
+
+Start = Callable[[BotAPIEmulator, Path], Awaitable[list[asyncio.subprocess.Process]]]
+
+
+async def start_floor(emulator: BotAPIEmulator, workdir: Path) -> list[asyncio.subprocess.Process]:
+    child = await process(
+        str(ROOT / "benchmarks" / "floor_bot.py"), "--token", TOKEN, "--api", emulator.base_url,
+        env=dict(os.environ), log=workdir / "floor.log",
+    )  # fmt: skip
+    await until(lambda: emulator.calls["getUpdates"] > 0, 60, "the floor bot to poll")
+    return [child]
+
+
+async def start_polling_sqlite(
+    emulator: BotAPIEmulator, workdir: Path
+) -> list[asyncio.subprocess.Process]:
+    child = await process(
+        "-m", "bot", "run", env=gridbot_env(workdir, emulator), log=workdir / "gridbot.log"
+    )
+    await until(lambda: emulator.calls["getUpdates"] > 0, 120, "gridbot to poll")
+    return [child]
+
+
+SETUPS: dict[str, Start] = {"floor": start_floor, "polling-sqlite": start_polling_sqlite}
+
+
+async def drive(
+    name: str, start: Start, *, reports: int, concurrency: int, photos: list[bytes],
+    places: list[str], workdir: Path,
+) -> Measured:
+    measured = Measured()
+    async with BotAPIEmulator() as emulator:
+        emulator.add_bot(TOKEN, username="gridbot_load_bot")
+        captains = [emulator.user(300000000 + n, f"楼院长{n}") for n in range(concurrency)]
+        chiefs = [emulator.user(chief, f"站长{chief % 100}") for chief in CHIEFS]
+        groups = [emulator.group(chat, f"报事群{n}", members=captains)
+                  for n, chat in enumerate(INTAKE)]
+        emulator.group(OFFICE, "街道办", members=chiefs)
+        for chief in chiefs:
+            await chief.start_bot()
+        children = await start(emulator, workdir)
+        try:
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for n in range(reports):
+                queue.put_nowait(n)
+
+            async def captain(index: int) -> None:
+                me = captains[index]
+                while not queue.empty():
+                    n = queue.get_nowait()
+                    # one report in ten repeats an earlier one: same photo, same place
+                    seen = n - 1 - n % 7 if n % 10 == 9 and n > 10 else n
+                    group = groups[n % len(groups)]
+                    caption = f"{places[seen % len(places)]} {PROBLEMS[seen % len(PROBLEMS)]}"
+                    began = time.monotonic()
+                    sent = await me.send_photo(group, photos[seen % len(photos)], caption=caption)
+                    answer = await emulator.wait_for(
+                        group, predicate=lambda m, mine=sent.message_id: m.reply_to == mine,
+                        timeout=300,
+                    )
+                    measured.latencies.append(answer.accepted_at - began)
+
+            began = time.monotonic()
+            with benchkit.progress(f"{name}: reports") as bar:
+                task = bar.add_task("reports", total=reports)
+                workers = [asyncio.create_task(captain(i)) for i in range(concurrency)]
+                while not all(w.done() for w in workers):
+                    bar.update(task, completed=len(measured.latencies))
+                    await asyncio.sleep(0.2)
+                await asyncio.gather(*workers)
+            measured.elapsed = time.monotonic() - began
+            if name != "floor":
+                measured.presses = await press_cards(emulator, chiefs)
+            measured.peak_rss_kib = [peak_rss_kib(child.pid) for child in children]
+        finally:
+            for child in children:
+                await stop(child)
+    return measured
+
+
+async def press_cards(emulator: BotAPIEmulator, chiefs: list) -> list[float]:  # type: ignore[type-arg]
+    """Each chief presses 认领 on the cards they received, all at once; seconds per press."""
+    await emulator.wait_until_idle()
+    cards = [
+        (chief, message)
+        for chief in chiefs
+        for message in emulator.sent
+        if message.chat_id == chief.id and any("认领" in b for b in message.button_texts)
+    ]
+
+    async def press(chief, card) -> float:  # type: ignore[no-untyped-def]
+        began = time.monotonic()
+        label = next(b for b in card.button_texts if "认领" in b)
+        query = await chief.press(card, text=label)
+        await emulator.wait_for_callback_answer(query, timeout=120)
+        return time.monotonic() - began
+
+    return list(await asyncio.gather(*(press(chief, card) for chief, card in cards[:200])))
+
+
+def report(name: str, measured: Measured, reports: int) -> float:
+    throughput = reports / measured.elapsed
+    latencies = sorted(measured.latencies)
+    benchkit.emit("load", "throughput", throughput, "reports/s", setup=name, reports=reports)
+    benchkit.emit("load", "latency_p50", statistics.median(latencies), "s", setup=name)
+    benchkit.emit("load", "latency_p95", statistics.quantiles(latencies, n=20)[-1], "s",
+                  setup=name)
+    if measured.presses:
+        benchkit.emit("load", "press_p50", statistics.median(measured.presses), "s", setup=name,
+                      presses=len(measured.presses))
+        benchkit.emit("load", "press_p95", statistics.quantiles(measured.presses, n=20)[-1], "s",
+                      setup=name)
+    for pid_index, kib in enumerate(measured.peak_rss_kib):
+        benchkit.emit("load", "peak_rss", round(kib / 1024, 1), "MiB", setup=name,
+                      process=pid_index)
+    return throughput
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reports", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--setups", nargs="+", default=list(SETUPS), choices=list(SETUPS))
+    parser.add_argument("--photo", default="1280x960", help="photo size, as Telegram sends")
+    args = parser.parse_args()
+    width, height = (int(side) for side in args.photo.split("x"))
+    photos = [sample_photo(seed, width=width, height=height) for seed in range(args.reports)]
+    places = addresses()
+    throughput: dict[str, float] = {}
+    for name in args.setups:
+        with tempfile.TemporaryDirectory(prefix=f"gridbot-load-{name}-") as workdir:
+            measured = await drive(
+                name, SETUPS[name], reports=args.reports, concurrency=args.concurrency,
+                photos=photos, places=places, workdir=Path(workdir),
+            )
+        throughput[name] = report(name, measured, args.reports)
+    if "floor" in throughput:
+        for name, value in throughput.items():
+            if name != "floor":
+                benchkit.emit("load", "ratio_to_floor", value / throughput["floor"], "x",
+                              setup=name)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

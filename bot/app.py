@@ -34,7 +34,7 @@ from bot.middlewares import (
     SessionMiddleware,
 )
 from bot.notify import Notifier
-from bot.outbox import OutboxSender, SendLimits
+from bot.outbox import OutboxSender, SendLimits, doorbell_for
 from bot.people import PeopleService
 from bot.photos import PhotoStore
 from bot.placing import Placer
@@ -82,6 +82,7 @@ class Gridbot:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     leading: asyncio.Task[None] | None = None
+    sending: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Migrate, sync the stations, look at our own privacy setting, start sending."""
@@ -92,7 +93,7 @@ class Gridbot:
         self.tickets.placer.use_gazetteer(gazetteer)
         await self._check_privacy()
         await self._set_commands()
-        self.sender.start()
+        self.sending = asyncio.create_task(self.lead_sending())
         await self.replay_unhandled()
         if self.reminder_tick:
             self.leading = asyncio.create_task(self.lead_scheduler(self.reminder_tick))
@@ -108,6 +109,14 @@ class Gridbot:
             ),
             stopped=self.stopping,
             retry=self.settings.standby_retry_seconds,
+        )
+
+    async def lead_sending(self) -> None:
+        """Send the outbox while this process leads the sending (one sender per bot, however
+        many processes run it: bot.outbox), stand by while another does; until stop()."""
+        await lead(
+            leadership_for(self.engine, "sender"), work=self.sender.sending,
+            stopped=self.stopping, retry=self.settings.standby_retry_seconds,
         )
 
     async def replay_unhandled(self) -> int:
@@ -128,6 +137,8 @@ class Gridbot:
         self.stopping.set()
         if self.leading is not None:
             await self.leading
+        if self.sending is not None:
+            await self.sending
         await self.sender.stop()
         await self.geocoders.close()
         await self.bot.session.close()
@@ -205,13 +216,15 @@ async def run_scheduler(
     sessions = session_factory(engine)
     translator = Translator()
     notifier = _notifier(translator, deployment, clock)
+    doorbell = doorbell_for(engine)  # the bot's sender hears of reminders at once
     ticker = ReminderTicker(
-        sessions=sessions, deployment=deployment, clock=clock, notifier=notifier
+        sessions=sessions, deployment=deployment, clock=clock, notifier=notifier,
+        wake_sender=doorbell.ring,
     )
     digests = DigestService(
         sessions=sessions, deployment=deployment, grids=Grids.of(deployment),
         translator=translator, notifier=notifier, data_dir=settings.data_dir, clock=clock,
-        font=settings.font,
+        font=settings.font, wake_sender=doorbell.ring,
     )
     try:
         await prepare_database(engine, sessions, deployment, clock=clock)
@@ -267,6 +280,7 @@ def build(
         bot=bot, sessions=sessions, photo_store=photo_store, clock=clock,
         poll_interval=sender_poll_interval,
         limits=SendLimits() if settings.send_limits else None,
+        doorbell=doorbell_for(engine),
     )
     grids = Grids.of(deployment)  # one routing index, shared by placing and geocoding
     geocoders = GeocoderChain.from_deployment(

@@ -5,6 +5,20 @@ so that 429s stay rare; a 429 that comes anyway defers the chat's messages by
 ``retry_after``; network trouble is retried with backoff; permanent refusals (blocked, chat
 not found, bad request) are recorded with the reason and never retried, and a chat the bot
 can no longer write to is reported once (``on_undeliverable``).
+
+One sender per bot, however many processes run it. Sending is a led role (bot.leadership,
+role "sender"): the process holding the lead sends, the others stand by and take over within
+GRIDBOT_STANDBY_RETRY_SECONDS when it dies. Sharing the rows among several senders (claimed
+with FOR UPDATE SKIP LOCKED) was the alternative, but it buys nothing here: Telegram allows
+a bot about 30 messages a second in all, which one process sends with a few concurrent
+requests, while several senders would have to agree on every chat's order and on each
+window of the pacing for every message. A process that is not sending and commits messages
+rings a doorbell (PostgreSQL NOTIFY) that wakes the sender at once; on SQLite the sender
+finds them at its next poll. Delivery is at least once: a message sent by a process killed
+before it could mark it sent is sent again by the next leader.
+
+The pacing windows live in this process's memory, or in Redis when one is configured, so a
+new leader goes on from where the last one left the windows instead of bursting afresh.
 """
 
 from __future__ import annotations
@@ -13,12 +27,13 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
-from contextlib import suppress
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramBadRequest,
@@ -39,8 +54,11 @@ from aiogram.types import (
     ReplyParameters,
 )
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage
+from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.photos import PhotoStore
 from storage import repo
@@ -68,11 +86,14 @@ class SendLimits:
 class Pacer:
     """Takes a sending slot for a chat under all three limits, or says how long to wait.
 
-    One sender process paces for the bot; the windows live in this process's memory.
+    One sender process paces for the bot at a time; the windows live in ``windows`` (this
+    process's memory unless given: `redis_windows` keeps them for the next leader).
     """
 
-    def __init__(self, limits: SendLimits) -> None:
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+    def __init__(
+        self, limits: SendLimits, windows: MemoryStorage | RedisStorage | None = None
+    ) -> None:
+        self.limiter = MovingWindowRateLimiter(windows or MemoryStorage())
         self.overall = parse(limits.overall)
         self.per_chat = parse(limits.per_chat)
         self.per_group = parse(limits.per_group)
@@ -97,6 +118,88 @@ class Pacer:
         return max(stats.reset_time - time.time(), 0.01)
 
 
+def redis_windows(redis: Redis, *, prefix: str) -> RedisStorage:
+    """The pacing windows in Redis (the `limits` library's moving windows over redis-py's
+    asyncio client, on ``redis``'s connection pool), under keys starting with ``prefix``."""
+    return RedisStorage(
+        "async+redis://", implementation="redispy", connection_pool=redis.connection_pool,
+        key_prefix=prefix,
+    )
+
+
+class Doorbell:
+    """How a process that wrote messages wakes the sender when another process sends. This
+    one reaches no other process: there the sender finds the messages at its next poll."""
+
+    def ring(self) -> None:
+        return None
+
+    @asynccontextmanager
+    async def listening(self, rung: Callable[[], None]) -> AsyncIterator[None]:
+        """Call ``rung`` whenever some process rings, while inside."""
+        yield
+
+
+class PostgresDoorbell(Doorbell):
+    """PostgreSQL's LISTEN/NOTIFY: a ring is a NOTIFY after the messages' commit, heard by the
+    sending process on a connection of its own (asyncpg). Rings coalesce while one waits."""
+
+    CHANNEL = "gridbot_outbox"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._due = False  # a NOTIFY is scheduled and not yet on its way
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def ring(self) -> None:
+        if self._due:
+            return  # the scheduled NOTIFY goes after this commit too
+        self._due = True
+        task = asyncio.get_running_loop().create_task(self._notify())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _notify(self) -> None:
+        self._due = False
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(
+                    sa.text("SELECT pg_notify(:channel, '')"), {"channel": self.CHANNEL}
+                )
+                await connection.commit()
+        except Exception:  # the sender's poll finds the messages anyway
+            log.warning("outbox: could not ring the sender", exc_info=True)
+
+    @asynccontextmanager
+    async def listening(self, rung: Callable[[], None]) -> AsyncIterator[None]:
+        def heard(*_: object) -> None:
+            rung()
+
+        connection, driver = None, None
+        try:
+            connection = await self.engine.connect()
+            driver = (await connection.get_raw_connection()).driver_connection
+            await driver.add_listener(self.CHANNEL, heard)  # asyncpg's
+        except Exception:  # the sender polls all the same
+            log.warning("outbox: cannot listen for rings; polling only", exc_info=True)
+            driver = None
+        try:
+            yield
+        finally:
+            if driver is not None:
+                with suppress(Exception):  # a broken connection has stopped listening
+                    await driver.remove_listener(self.CHANNEL, heard)
+            if connection is not None:
+                with suppress(Exception):
+                    await connection.close()
+
+
+def doorbell_for(engine: AsyncEngine) -> Doorbell:
+    if make_url(str(engine.url)).get_backend_name() == "postgresql":
+        return PostgresDoorbell(engine)
+    return Doorbell()
+
+
 Undeliverable = Callable[[OutboxMessage, str], Awaitable[None]]
 
 
@@ -115,7 +218,9 @@ class OutboxSender:
         poll_interval: float = 1.0,
         concurrency: int = 8,
         limits: SendLimits | None = SendLimits(),
+        windows: MemoryStorage | RedisStorage | None = None,
         on_undeliverable: Undeliverable | None = None,
+        doorbell: Doorbell | None = None,
     ) -> None:
         self.bot = bot
         self.sessions = sessions
@@ -123,8 +228,9 @@ class OutboxSender:
         self.clock = clock
         self.poll_interval = poll_interval
         self.concurrency = concurrency
-        self.pacer = Pacer(limits) if limits is not None else None
+        self.pacer = Pacer(limits, windows) if limits is not None else None
         self.on_undeliverable = on_undeliverable
+        self.doorbell = doorbell or Doorbell()
         self._next_slot: float | None = None  # seconds until the soonest paced chat may send
         self._wake = asyncio.Event()
         self.idle = asyncio.Event()  # set when a round found nothing due (tests, shutdown)
@@ -132,11 +238,22 @@ class OutboxSender:
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
-        """Called after a commit that added messages: send them now instead of at the next poll."""
+        """Called after a commit that added messages: send them now instead of at the next poll
+        (here, or in the process that sends)."""
+        self._rung()
+        if not self.sending_here:
+            self.doorbell.ring()
+
+    def _rung(self) -> None:
         self.idle.clear()
         self._wake.set()
 
+    @property
+    def sending_here(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
+        self._stopped.clear()
         self._task = asyncio.create_task(self.run(), name="outbox-sender")
 
     async def stop(self) -> None:
@@ -144,6 +261,18 @@ class OutboxSender:
         self._wake.set()
         if self._task is not None:
             await self._task
+            self._task = None
+
+    @asynccontextmanager
+    async def sending(self) -> AsyncIterator[None]:
+        """Send while inside, woken by any process's ring (the work of the sender's lead)."""
+        self.start()
+        try:
+            async with self.doorbell.listening(self._rung):
+                self._rung()  # what was written before we listened
+                yield
+        finally:
+            await self.stop()
 
     async def run(self) -> None:
         while not self._stopped.is_set():

@@ -14,8 +14,9 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
-from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
 from aiogram.types import BotCommand, Message, Update
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.albums import AlbumCollector
@@ -34,7 +35,7 @@ from bot.middlewares import (
     SessionMiddleware,
 )
 from bot.notify import Notifier
-from bot.outbox import OutboxSender, SendLimits, doorbell_for
+from bot.outbox import OutboxSender, SendLimits, doorbell_for, redis_windows
 from bot.people import PeopleService
 from bot.photos import PhotoStore
 from bot.placing import Placer
@@ -251,6 +252,16 @@ def _notifier(
     )
 
 
+def shared_redis(storage: BaseStorage, settings: Settings) -> tuple[Redis, str] | None:
+    """The Redis that workers share (where the conversations are) and the prefix of the
+    keys kept there, or None when the bot keeps its state in memory."""
+    if not isinstance(storage, RedisStorage):
+        return None
+    keys = storage.key_builder
+    prefix = keys.prefix if isinstance(keys, DefaultKeyBuilder) else settings.redis_prefix
+    return storage.redis, prefix
+
+
 def build(
     settings: Settings,
     deployment: Deployment,
@@ -276,10 +287,22 @@ def build(
         session=AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base)),
     )
     photo_store = PhotoStore(settings.data_dir)
+    if fsm_storage is None:  # Redis lets any worker continue a form another one started
+        fsm_storage = (
+            RedisStorage.from_url(
+                settings.redis_url, key_builder=DefaultKeyBuilder(prefix=settings.redis_prefix),
+                state_ttl=FSM_TTL, data_ttl=FSM_TTL,
+            )
+            if settings.redis_url
+            else MemoryStorage()
+        )
+    shared = shared_redis(fsm_storage, settings)
     sender = OutboxSender(
         bot=bot, sessions=sessions, photo_store=photo_store, clock=clock,
         poll_interval=sender_poll_interval,
         limits=SendLimits() if settings.send_limits else None,
+        # In Redis the pace outlives a change of sender (bot.outbox).
+        windows=redis_windows(shared[0], prefix=f"{shared[1]}:pace:{bot.id}") if shared else None,
         doorbell=doorbell_for(engine),
     )
     grids = Grids.of(deployment)  # one routing index, shared by placing and geocoding
@@ -315,12 +338,6 @@ def build(
         notifier=notifier, data_dir=settings.data_dir, clock=clock, wake_sender=sender.wake,
         font=settings.font,
     )
-    if fsm_storage is None:  # Redis lets any worker continue a form another one started
-        fsm_storage = (
-            RedisStorage.from_url(settings.redis_url, state_ttl=FSM_TTL, data_ttl=FSM_TTL)
-            if settings.redis_url
-            else MemoryStorage()
-        )
     dp = Dispatcher(
         storage=fsm_storage,
         deployment=deployment,

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     webhook_secret: SecretStr | None = None
     redis_url: str | None = None
+    # Every key gridbot keeps in Redis starts with this: bots sharing one Redis need their own.
+    redis_prefix: str = Field(default="gridbot", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     # How often the scheduler looks for due reminders, and how often a standby scheduler
     # tries to take the lead (seconds).
     tick_seconds: float = Field(default=30.0, gt=0)

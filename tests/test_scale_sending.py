@@ -98,7 +98,7 @@ def sender_of(processes: list[GridbotProcess]) -> GridbotProcess:
     return leading
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "redis"])
 def windows(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """Where the pacing windows live: each process's memory, or the test Redis."""
     if request.param == "memory":

@@ -44,7 +44,13 @@ from bot.settings import Settings
 from bot.tickets import TicketService
 from handlers import errors, get_routers
 from storage import repo
-from storage.db import SessionFactory, create_engine, migrate, session_factory
+from storage.db import (
+    SessionFactory,
+    create_engine,
+    migrate,
+    one_start_at_a_time,
+    session_factory,
+)
 from storage.models import OutboxMessage
 
 log = logging.getLogger("gridbot")
@@ -187,20 +193,22 @@ async def prepare_database(
     engine: AsyncEngine, sessions: SessionFactory, deployment: Deployment,
     *, clock: Callable[[], datetime] = utc_now,
 ) -> None:
-    """Migrate, and make the stations and the people it lists match the deployment file."""
-    await migrate(engine)
-    async with sessions() as session:
-        await repo.sync_stations(
-            session=session, stations=[(s.key, s.name, s.chief) for s in deployment.stations]
-        )
-        await repo.import_people(
-            session=session,
-            people=[(m.telegram_id, m.role, m.station, m.building, m.name)
-                    for m in deployment.people],
-            now=clock(),
-        )
-        await repo.schedule_unanswered_resolutions(session=session)
-        await session.commit()
+    """Migrate, and make the stations and the people it lists match the deployment file;
+    processes starting together on one database take turns."""
+    async with one_start_at_a_time(engine):
+        await migrate(engine)
+        async with sessions() as session:
+            await repo.sync_stations(
+                session=session, stations=[(s.key, s.name, s.chief) for s in deployment.stations]
+            )
+            await repo.import_people(
+                session=session,
+                people=[(m.telegram_id, m.role, m.station, m.building, m.name)
+                        for m in deployment.people],
+                now=clock(),
+            )
+            await repo.schedule_unanswered_resolutions(session=session)
+            await session.commit()
 
 
 async def run_scheduler(

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 SessionFactory = async_sessionmaker[AsyncSession]
 MIGRATION_LOCK = 0x67726964  # an advisory lock key of our own ("grid")
+START_LOCK = MIGRATION_LOCK + 1  # held while a starting process prepares the database
 
 
 def is_sqlite(url: str) -> bool:
@@ -63,6 +69,37 @@ async def migrate(engine: AsyncEngine) -> None:
                 sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
             )
         await connection.run_sync(_upgrade)
+
+
+@asynccontextmanager
+async def one_start_at_a_time(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Processes starting at once on one database (a compose file's workers and scheduler)
+    prepare it in turn: on a new database their first inserts of the same stations would
+    collide. A PostgreSQL advisory lock, or a file lock beside a SQLite database."""
+    url = engine.url
+    if url.get_backend_name() == "postgresql":
+        async with engine.connect() as connection:
+            await connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": START_LOCK})
+            try:
+                yield
+            finally:
+                # A session lock outlives transactions: give it back before the connection
+                # returns to the pool (a broken connection has dropped it already).
+                await connection.execute(
+                    sa.text("SELECT pg_advisory_unlock(:key)"), {"key": START_LOCK}
+                )
+        return
+    if url.database in (None, "", ":memory:"):
+        yield
+        return
+    # flock, not filelock: the lock belongs to the open file, so engines of one process (the
+    # tests) exclude each other as processes do.
+    descriptor = os.open(f"{url.database}.start.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        await asyncio.to_thread(fcntl.flock, descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def _upgrade(connection: Connection) -> None:

@@ -272,6 +272,7 @@ def _mount_subcommands() -> None:
     from bot.invite_cli import invite
     from bot.seed_cli import seed
     from bot.ticket_cli import app as ticket_app
+    from bot.webhook_cli import webhook
 
     app.add_typer(grids_app, name="grids", help="Check station grids and draw them on a map.")
     app.add_typer(gazetteer_app, name="gazetteer", help="Import and inspect the gazetteer.")
@@ -279,6 +280,7 @@ def _mount_subcommands() -> None:
     app.command("invite")(invite)
     app.command("seed")(seed)
     app.command("digest")(digest)
+    app.command("webhook")(webhook)
 
 
 _mount_subcommands()

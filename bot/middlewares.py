@@ -5,6 +5,7 @@ They only inject; business work stays in the services.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -73,11 +74,13 @@ class InboxRecorder(BaseRequestMiddleware):
     """
 
     def __init__(
-        self, sessions: SessionFactory, scope: ChatScope, clock: Callable[[], datetime]
+        self, sessions: SessionFactory, scope: ChatScope, clock: Callable[[], datetime],
+        worker: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.scope = scope
         self.clock = clock
+        self.worker = worker  # who claims what it records (Gridbot.replay_unhandled)
 
     async def __call__(
         self,
@@ -97,6 +100,7 @@ class InboxRecorder(BaseRequestMiddleware):
                         for u in updates if u in self.scope
                     ],
                     now=self.clock(),
+                    claimed_by=self.worker,
                 )
                 await session.commit()
         return cast(Response[TelegramType], result)
@@ -122,18 +126,24 @@ class InboxMiddleware(BaseMiddleware):
         if not fresh:
             log.info("update %s was handled before; skipped", event.update_id)
             return None
-        error: str | None = None
         try:
-            return await handler(event, data)
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            result = await handler(event, data)
+        except asyncio.CancelledError:
+            # Stopped half-way (a shutdown that could not wait): not handled, so it stays in
+            # the inbox for a replay.
             raise
-        finally:
-            async with self.sessions() as session:
-                await repo.mark_update_handled(
-                    session=session, update_id=event.update_id, now=self.clock(), error=error
-                )
-                await session.commit()
+        except Exception as exc:
+            await self._mark_handled(event.update_id, f"{type(exc).__name__}: {exc}")
+            raise
+        await self._mark_handled(event.update_id, None)
+        return result
+
+    async def _mark_handled(self, update_id: int, error: str | None) -> None:
+        async with self.sessions() as session:
+            await repo.mark_update_handled(
+                session=session, update_id=update_id, now=self.clock(), error=error
+            )
+            await session.commit()
 
 
 class SessionMiddleware(BaseMiddleware):

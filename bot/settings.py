@@ -9,7 +9,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["MissingTokenError", "Settings", "SettingsError", "load_settings"]
+__all__ = [
+    "MissingTokenError", "MissingWebhookSecretError", "Settings", "SettingsError", "load_settings",
+]
 
 ENV_PREFIX = "GRIDBOT_"
 _TOKEN = re.compile(r"\d+:\S+")
@@ -19,6 +21,10 @@ _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 class MissingTokenError(RuntimeError):
     """Raised by Settings.require_token() when a command that talks to Telegram has no token."""
+
+
+class MissingWebhookSecretError(RuntimeError):
+    """Raised by Settings.require_webhook_secret() when `gridbot webhook` has no secret."""
 
 
 class SettingsError(ValueError):
@@ -51,6 +57,14 @@ class Settings(BaseSettings):
     config: Path | None = None
     log_level: str = "INFO"
     webhook_secret: SecretStr | None = None
+    # `gridbot webhook`: the public base URL Telegram posts to (https://bot.example.org), where
+    # the server listens, how many updates Telegram may post at once, and how long a stopping
+    # worker waits for the updates it is handling (seconds).
+    webhook_url: str | None = None
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)
+    webhook_drain_seconds: float = Field(default=30.0, gt=0)
     redis_url: str | None = None
     # Every key gridbot keeps in Redis starts with this: bots sharing one Redis need their own.
     redis_prefix: str = Field(default="gridbot", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
@@ -100,6 +114,16 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, '_' and '-'")
         return secret
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_is_http(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be the bot's public https:// URL such as https://bot.example.org")
+        return url.strip().rstrip("/")
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url_has_scheme(cls, url: str | None) -> str | None:
@@ -122,6 +146,16 @@ class Settings(BaseSettings):
                 f"{ENV_PREFIX}BOT_TOKEN=<token> before starting gridbot"
             )
         return self.bot_token.get_secret_value()
+
+    def require_webhook_secret(self) -> str:
+        """The webhook's secret, for `gridbot webhook`; a clear error when it is unset."""
+        if self.webhook_secret is None:
+            raise MissingWebhookSecretError(
+                f"{ENV_PREFIX}WEBHOOK_SECRET is not set: gridbot webhook needs a secret of 1-256 "
+                "characters of A-Z, a-z, 0-9, '_' and '-' (e.g. export "
+                f"{ENV_PREFIX}WEBHOOK_SECRET=$(openssl rand -hex 32))"
+            )
+        return self.webhook_secret.get_secret_value()
 
 
 def load_settings(**overrides: object) -> Settings:

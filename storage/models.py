@@ -223,6 +223,13 @@ class ReceivedUpdate(SQLModel, table=True):
     """Every update as received, recorded before it is handled (the durable inbox)."""
 
     __tablename__ = "received_update"
+    __table_args__ = (
+        sa.Index(
+            "ix_received_update_unhandled", "update_id",
+            sqlite_where=sa.text("handled_at IS NULL"),
+            postgresql_where=sa.text("handled_at IS NULL"),
+        ),
+    )
 
     update_id: int = _big(primary_key=True)
     payload: dict[str, Any] = _json()

@@ -355,17 +355,86 @@ async def record_update(
 
 
 async def record_received(
-    *, session: AsyncSession, updates: Sequence[tuple[int, dict[str, Any]]], now: datetime
-) -> None:
-    """Record a batch of updates as received (before they are confirmed to Telegram); an
-    update id recorded before is left as it is."""
+    *,
+    session: AsyncSession,
+    updates: Sequence[tuple[int, dict[str, Any]]],
+    now: datetime,
+    claimed_by: str | None = None,
+) -> set[int]:
+    """Record updates as received (before they are confirmed to Telegram), claimed by
+    ``claimed_by`` from ``now``; the ids that were new. An update id recorded before is left
+    as it is: that is a redelivery, and whoever recorded it first handles it."""
     if not updates:
-        return
-    rows = [{"update_id": u, "payload": p, "received_at": now} for u, p in updates]
+        return set()
+    rows = [
+        {"update_id": u, "payload": p, "received_at": now, "claimed_at": now,
+         "claimed_by": claimed_by}
+        for u, p in updates
+    ]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(ReceivedUpdate).on_conflict_do_nothing(index_elements=["update_id"])
-    await session.exec(statement, params=rows)  # type: ignore[call-overload]
+    table = ReceivedUpdate.__table__  # type: ignore[attr-defined]
+    statement = (
+        insert(table).values(rows)
+        .on_conflict_do_nothing(index_elements=["update_id"])
+        .returning(table.c.update_id)
+    )
+    result = await session.exec(statement)  # type: ignore[call-overload]
+    return set(result.scalars().all())
+
+
+async def claim_unhandled(
+    *, session: AsyncSession, claimed_by: str, now: datetime, stale_before: datetime | None
+) -> list[ReceivedUpdate]:
+    """Claim for ``claimed_by`` the unhandled updates nobody holds: never claimed, or claimed
+    before ``stale_before`` (every unhandled one when that is None); oldest first. One
+    conditional UPDATE: two workers claiming at once never both get an update."""
+    table = ReceivedUpdate.__table__  # type: ignore[attr-defined]
+    free: sa.ColumnElement[bool] = sa.true()
+    if stale_before is not None:
+        free = sa.or_(table.c.claimed_at.is_(None), table.c.claimed_at < stale_before)
+    result = await session.exec(  # type: ignore[call-overload]
+        sa.update(table)
+        .where(table.c.handled_at.is_(None), free)
+        .values(claimed_at=now, claimed_by=claimed_by)
+        .returning(*table.c)
+    )
+    rows = [ReceivedUpdate.model_validate(dict(row._mapping)) for row in result.all()]
+    return sorted(rows, key=lambda row: row.update_id)
+
+
+async def renew_claims(
+    *, session: AsyncSession, update_ids: Sequence[int], claimed_by: str, now: datetime
+) -> None:
+    """Still working on these: keep others' replays off them for another lease."""
+    if not update_ids:
+        return
+    await session.exec(  # type: ignore[call-overload]
+        sa.update(ReceivedUpdate)
+        .where(
+            col(ReceivedUpdate.update_id).in_(update_ids),
+            col(ReceivedUpdate.claimed_by) == claimed_by,
+            col(ReceivedUpdate.handled_at).is_(None),
+        )
+        .values(claimed_at=now)
+    )
+
+
+async def release_claims(
+    *, session: AsyncSession, update_ids: Sequence[int], claimed_by: str
+) -> None:
+    """Given up on these (a worker stopping before it could finish): anyone may take them."""
+    if not update_ids:
+        return
+    await session.exec(  # type: ignore[call-overload]
+        sa.update(ReceivedUpdate)
+        .where(
+            col(ReceivedUpdate.update_id).in_(update_ids),
+            col(ReceivedUpdate.claimed_by) == claimed_by,
+            col(ReceivedUpdate.handled_at).is_(None),
+        )
+        .values(claimed_at=None, claimed_by=None)
+    )
 
 
 async def mark_update_handled(
@@ -386,6 +455,31 @@ async def unhandled_updates(*, session: AsyncSession) -> list[ReceivedUpdate]:
         .order_by(col(ReceivedUpdate.update_id))
     )
     return list(result.all())
+
+
+# --- what a worker's /metrics reads at scrape time (each one cheap, through an index) --------
+
+
+async def pending_outbox_count(*, session: AsyncSession) -> int:
+    """Messages waiting to be sent (the outbox's depth), through ix_outbox_due."""
+    result = await session.exec(
+        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
+    )
+    return int(result.one())
+
+
+async def reminders_since(*, session: AsyncSession, since: datetime) -> dict[str, int]:
+    """Reminder ticks' events since ``since`` by action ("remind", "escalate"), whichever
+    scheduler wrote them, through ix_ticketevent_at."""
+    result = await session.exec(
+        select(TicketEvent.action, func.count())
+        .where(
+            col(TicketEvent.at) >= since,
+            col(TicketEvent.action).in_(("remind", "escalate")),
+        )
+        .group_by(col(TicketEvent.action))
+    )
+    return {action: int(count) for action, count in result.all()}
 
 
 

@@ -57,6 +57,10 @@ class FakeGeocoder:
     def domain(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def release(self) -> None:
+        """Let the requests held by the "slow" mode answer now (with nothing found)."""
+        self._release.set()
+
     def count(self, service: str | None = None) -> int:
         return sum(1 for r in self.requests if service is None or r.service == service)
 

@@ -25,9 +25,17 @@ def upgrade() -> None:
         'claimed_at', storage.models.UTCDateTime(), nullable=True))
     op.add_column('received_update', sa.Column(
         'claimed_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True))
+    # Workers look for unhandled updates every so often: a partial index keeps that to the
+    # few rows still open, however long the inbox grows.
+    op.create_index(
+        'ix_received_update_unhandled', 'received_update', ['update_id'],
+        sqlite_where=sa.text('handled_at IS NULL'),
+        postgresql_where=sa.text('handled_at IS NULL'),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index('ix_received_update_unhandled', 'received_update')
     with op.batch_alter_table('received_update') as batch:
         batch.drop_column('claimed_by')
         batch.drop_column('claimed_at')

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -65,8 +68,19 @@ COMMANDS = (
 )
 
 
+# How long a received update stays with the worker that claimed it before another worker's
+# replay may take it over (Gridbot.replay_unhandled).
+INBOX_LEASE = timedelta(minutes=2)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def worker_name() -> str:
+    """This process, as its inbox claims name it: host, pid and a nonce (a restarted process
+    that got the same pid is still someone else)."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 @dataclass
@@ -89,6 +103,10 @@ class Gridbot:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     leading: asyncio.Task[None] | None = None
+    worker: str = field(default_factory=worker_name)
+    # None: this process is the bot's only reader of updates (polling; Telegram allows one)
+    # and replays everything unhandled at start. Webhook workers set INBOX_LEASE.
+    inbox_lease: timedelta | None = None
     sending: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -127,18 +145,38 @@ class Gridbot:
         )
 
     async def replay_unhandled(self) -> int:
-        """Handle what an earlier run recorded but did not finish (it crashed, or was killed).
+        """Handle what was recorded but not finished: an earlier run crashed or was killed, or,
+        with webhook workers, another worker died holding it.
 
-        Telegram has already forgotten these updates (polling confirmed them), so the inbox
-        is the only copy; a ticket's source message is unique, so a replay never doubles one.
+        Telegram has already forgotten these updates (polling confirmed them, a webhook
+        answered 200), so the inbox is the only copy; a ticket's source message is unique, so
+        a replay never doubles one. Each recorded update is claimed by the process that
+        records it (``claimed_by``, ``claimed_at``); a replay claims, in one conditional
+        UPDATE, only updates nobody holds. A polling bot is the only reader there is
+        (``inbox_lease`` None), so every unhandled update is its own. Webhook workers run side
+        by side: an update another live worker is handling right now is left alone until its
+        claim is older than ``inbox_lease`` — the worker renews the claims of what it is still
+        handling (bot.webhook), so only a dead worker's claims go stale. A lease rather than
+        "received more than a grace period ago": two workers replaying at once would both take
+        the same old update, and a slow handler would lose it to the grace period.
         """
-        async with self.sessions() as session:
-            pending = await repo.unhandled_updates(session=session)
-        for row in pending:
-            log.warning("replaying update %s recorded at %s", row.update_id, row.received_at)
-            update = Update.model_validate(row.payload, context={"bot": self.bot})
+        pending = await self.claim_unhandled()
+        for update in pending:
             await self.dp.feed_update(self.bot, update)
         return len(pending)
+
+    async def claim_unhandled(self) -> list[Update]:
+        """The unhandled updates nobody holds (see replay_unhandled), now claimed by us."""
+        now = self.clock()
+        stale_before = None if self.inbox_lease is None else now - self.inbox_lease
+        async with self.sessions() as session:
+            rows = await repo.claim_unhandled(
+                session=session, claimed_by=self.worker, now=now, stale_before=stale_before
+            )
+            await session.commit()
+        for row in rows:
+            log.warning("replaying update %s recorded at %s", row.update_id, row.received_at)
+        return [Update.model_validate(r.payload, context={"bot": self.bot}) for r in rows]
 
     async def stop(self) -> None:
         self.stopping.set()
@@ -361,7 +399,8 @@ def build(
         ),
     )
     scope = ChatScope(deployment)
-    bot.session.middleware(InboxRecorder(sessions, scope, clock))
+    worker = worker_name()
+    bot.session.middleware(InboxRecorder(sessions, scope, clock, worker=worker))
     dp.update.outer_middleware(ChatScopeMiddleware(scope))
     dp.update.outer_middleware(InboxMiddleware(sessions, clock))
     dp.update.outer_middleware(SessionMiddleware(sessions, translator))
@@ -369,6 +408,7 @@ def build(
     errors.install(dp)
     app = Gridbot(
         settings=settings, deployment=deployment, engine=engine, sessions=sessions, bot=bot,
+        worker=worker,
         dp=dp, tickets=tickets, sender=sender, translator=translator, geocoders=geocoders,
         ticker=ReminderTicker(
             sessions=sessions, deployment=deployment, notifier=notifier, clock=clock,

@@ -13,8 +13,13 @@ peak resident memory (VmHWM) is read before it stops. Pacing to Telegram's limit
 (GRIDBOT_SEND_LIMITS=false): the emulator is not Telegram, and a group's 20 messages a minute
 would measure Telegram, not the bot.
 
-    .venv/bin/python benchmarks/load.py [--reports 400] [--concurrency 32]
-        [--setups floor polling-sqlite] [--photo 1280x960]
+    .venv/bin/python benchmarks/load.py [--reports 400] [--concurrency 32] [--photo 1280x960]
+        [--setups floor polling-sqlite webhook-postgres]
+        [--postgres postgresql+asyncpg://…/postgres --redis redis://…/0]
+
+`webhook-postgres` runs two `gridbot webhook` workers and a `gridbot scheduler` on a throwaway
+PostgreSQL database and Redis, behind a round-robin proxy in this process that the emulator's
+webhook posts to (Caddy plays that part in docker-compose.yml).
 
 Prints JSON lines {"bench": "load", "metric": ..., "value": ..., "unit": ..., "setup": ...}
 and the ratio project/floor for photo reports.
@@ -34,10 +39,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import benchkit
+from aiohttp import web
 
 from bot.emulator import BotAPIEmulator
 from bot.photos import sample_photo
+from bot.webhook import update_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "bot" / "sample"
@@ -127,7 +135,95 @@ async def start_polling_sqlite(
     return [child]
 
 
-SETUPS: dict[str, Start] = {"floor": start_floor, "polling-sqlite": start_polling_sqlite}
+SECRET = "load-benchmark-secret"
+WORKERS = 2
+SERVERS: dict[str, str] = {}  # --postgres / --redis, set by main()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def round_robin(ports: list[int]) -> web.AppRunner:
+    """The load balancer in front of the workers (Caddy in docker-compose.yml): each update
+    to the next worker, its answer passed back."""
+    client = aiohttp.ClientSession()
+    turn = 0
+
+    async def forward(request: web.Request) -> web.Response:
+        nonlocal turn
+        port, turn = ports[turn % len(ports)], turn + 1
+        async with client.post(
+            f"http://127.0.0.1:{port}{request.path}", data=await request.read(),
+            headers={k: v for k, v in request.headers.items()
+                     if k.lower() in ("content-type", "x-telegram-bot-api-secret-token")},
+        ) as answer:
+            return web.Response(status=answer.status, body=await answer.read())
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", forward)
+    app.on_cleanup.append(lambda _: client.close())
+    runner = web.AppRunner(app)
+    await runner.setup()
+    return runner
+
+
+async def start_webhook_postgres(
+    emulator: BotAPIEmulator, workdir: Path
+) -> list[asyncio.subprocess.Process]:
+    """WORKERS `gridbot webhook` processes and a `gridbot scheduler` on PostgreSQL and Redis,
+    behind a round-robin proxy that the emulator's webhook posts to."""
+    env = gridbot_env(workdir, emulator)
+    env.update(GRIDBOT_DATABASE_URL=SERVERS["database"], GRIDBOT_REDIS_URL=SERVERS["redis"],
+               GRIDBOT_REDIS_PREFIX=f"load{os.getpid()}", GRIDBOT_WEBHOOK_SECRET=SECRET)
+    ports = [free_port() for _ in range(WORKERS)]
+    children = [await process("-m", "bot", "scheduler", env=env, log=workdir / "scheduler.log")]
+    for n, port in enumerate(ports):
+        children.append(await process(
+            "-m", "bot", "webhook", "--no-register", "--no-scheduler",
+            env={**env, "GRIDBOT_WEBHOOK_PORT": str(port)}, log=workdir / f"worker{n}.log",
+        ))
+
+    async def healthy() -> bool:
+        async with aiohttp.ClientSession() as client:
+            for port in ports:
+                try:
+                    async with client.get(f"http://127.0.0.1:{port}/healthz") as answer:
+                        if answer.status != 200:
+                            return False
+                except aiohttp.ClientError:
+                    return False
+        return True
+
+    deadline = time.monotonic() + 120
+    while not await healthy():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"load: the webhook workers did not start; see {workdir}")
+        await asyncio.sleep(0.2)
+    proxy = await round_robin(ports)
+    site = web.TCPSite(proxy, "127.0.0.1", proxy_port := free_port())
+    await site.start()
+    PROXIES.append(proxy)
+    async with aiohttp.ClientSession() as client, client.post(
+        f"{emulator.base_url}/bot{TOKEN}/setWebhook",
+        json={"url": f"http://127.0.0.1:{proxy_port}{update_path(SECRET)}",
+              "secret_token": SECRET, "max_connections": 40},
+    ) as answer:
+        assert answer.status == 200, await answer.text()
+    return children
+
+
+PROXIES: list[web.AppRunner] = []
+
+SETUPS: dict[str, Start] = {
+    "floor": start_floor,
+    "polling-sqlite": start_polling_sqlite,
+    "webhook-postgres": start_webhook_postgres,
+}
 
 
 async def drive(
@@ -181,6 +277,8 @@ async def drive(
         finally:
             for child in children:
                 await stop(child)
+            while PROXIES:
+                await PROXIES.pop().cleanup()
     return measured
 
 
@@ -226,19 +324,34 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reports", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--setups", nargs="+", default=list(SETUPS), choices=list(SETUPS))
+    parser.add_argument("--setups", nargs="+", default=["floor", "polling-sqlite"],
+                        choices=list(SETUPS))
+    parser.add_argument("--postgres", help="for webhook-postgres: a server to make a "
+                        "throwaway database on, postgresql+asyncpg://user@host:port/postgres")
+    parser.add_argument("--redis", help="for webhook-postgres: redis://host:port/db")
+    parser.add_argument("--workers", type=int, nargs="+", default=[2],
+                        help="webhook-postgres: run it with each of these worker counts")
     parser.add_argument("--photo", default="1280x960", help="photo size, as Telegram sends")
     args = parser.parse_args()
     width, height = (int(side) for side in args.photo.split("x"))
     photos = [sample_photo(seed, width=width, height=height) for seed in range(args.reports)]
     places = addresses()
+    if "webhook-postgres" in args.setups and not (args.postgres and args.redis):
+        parser.error("webhook-postgres needs --postgres and --redis")
     throughput: dict[str, float] = {}
-    for name in args.setups:
+    runs = [(name, workers) for name in args.setups
+            for workers in (args.workers if name == "webhook-postgres" else [0])]
+    for setup, workers in runs:
+        global WORKERS
+        WORKERS = workers
+        name = f"{setup}-{workers}" if workers else setup
         with tempfile.TemporaryDirectory(prefix=f"gridbot-load-{name}-") as workdir:
-            measured = await drive(
-                name, SETUPS[name], reports=args.reports, concurrency=args.concurrency,
-                photos=photos, places=places, workdir=Path(workdir),
-            )
+            async with benchkit.scratch_database(args.postgres, Path(workdir), "load") as url:
+                SERVERS.update(database=url, redis=args.redis or "")
+                measured = await drive(
+                    name, SETUPS[setup], reports=args.reports, concurrency=args.concurrency,
+                    photos=photos, places=places, workdir=Path(workdir),
+                )
         throughput[name] = report(name, measured, args.reports)
     if "floor" in throughput:
         for name, value in throughput.items():

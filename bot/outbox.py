@@ -122,7 +122,8 @@ def redis_windows(redis: Redis, *, prefix: str) -> RedisStorage:
     """The pacing windows in Redis (the `limits` library's moving windows over redis-py's
     asyncio client, on ``redis``'s connection pool), under keys starting with ``prefix``."""
     return RedisStorage(
-        "async+redis://", implementation="redispy", connection_pool=redis.connection_pool,
+        "async+redis://", implementation="redispy",
+        connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # taken, though typed
         key_prefix=prefix,
     )
 
@@ -179,6 +180,7 @@ class PostgresDoorbell(Doorbell):
         try:
             connection = await self.engine.connect()
             driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None
             await driver.add_listener(self.CHANNEL, heard)  # asyncpg's
         except Exception:  # the sender polls all the same
             log.warning("outbox: cannot listen for rings; polling only", exc_info=True)

@@ -407,33 +407,32 @@ async def renew_claims(
     *, session: AsyncSession, update_ids: Sequence[int], claimed_by: str, now: datetime
 ) -> None:
     """Still working on these: keep others' replays off them for another lease."""
-    if not update_ids:
-        return
-    await session.exec(  # type: ignore[call-overload]
-        sa.update(ReceivedUpdate)
-        .where(
-            col(ReceivedUpdate.update_id).in_(update_ids),
-            col(ReceivedUpdate.claimed_by) == claimed_by,
-            col(ReceivedUpdate.handled_at).is_(None),
-        )
-        .values(claimed_at=now)
-    )
+    await _own_unhandled_claims(session, update_ids, claimed_by, {"claimed_at": now})
 
 
 async def release_claims(
     *, session: AsyncSession, update_ids: Sequence[int], claimed_by: str
 ) -> None:
     """Given up on these (a worker stopping before it could finish): anyone may take them."""
+    await _own_unhandled_claims(
+        session, update_ids, claimed_by, {"claimed_at": None, "claimed_by": None}
+    )
+
+
+async def _own_unhandled_claims(
+    session: AsyncSession, update_ids: Sequence[int], holder: str, values: dict[str, Any]
+) -> None:
+    """Set ``values`` on those of ``update_ids`` that ``holder`` claimed and nobody handled."""
     if not update_ids:
         return
     await session.exec(  # type: ignore[call-overload]
         sa.update(ReceivedUpdate)
         .where(
             col(ReceivedUpdate.update_id).in_(update_ids),
-            col(ReceivedUpdate.claimed_by) == claimed_by,
+            col(ReceivedUpdate.claimed_by) == holder,
             col(ReceivedUpdate.handled_at).is_(None),
         )
-        .values(claimed_at=None, claimed_by=None)
+        .values(**values)
     )
 
 

@@ -22,13 +22,14 @@ from aiogram.types import BotCommand, Message, Update
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.albums import AlbumCollector
+from bot.albums import AlbumCollector, AlbumGate, Albums, RedisAlbums
 from bot.deployment import Deployment
 from bot.digest import DigestService
 from bot.geocoding import GeocoderChain, ensure_gazetteer
 from bot.grids import Grids
 from bot.guided_report import GuidedReports
 from bot.i18n import Translator
+from bot.isolation import ChatLocks
 from bot.leadership import lead, leadership_for
 from bot.middlewares import (
     ChatScope,
@@ -180,6 +181,7 @@ class Gridbot:
 
     async def stop(self) -> None:
         self.stopping.set()
+        await self.finish_in_flight()
         if self.leading is not None:
             await self.leading
         if self.sending is not None:
@@ -188,6 +190,13 @@ class Gridbot:
         await self.geocoders.close()
         await self.bot.session.close()
         await self.engine.dispose()
+
+    async def finish_in_flight(self, within: float = 10.0) -> None:
+        """Let the updates polling handed to handlers finish (aiogram's polling does not wait
+        for them); stop() runs first at shutdown, while the FSM's Redis is still open."""
+        tasks = [t for t in self.dp._handle_update_tasks if not t.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=within)
 
     async def _check_privacy(self) -> None:
         """Privacy mode is the classic silent failure of group bots: say so loudly."""
@@ -384,15 +393,22 @@ def build(
         notifier=notifier, data_dir=settings.data_dir, clock=clock, wake_sender=sender.wake,
         font=settings.font,
     )
+    albums: Albums = (
+        RedisAlbums(shared[0], prefix=shared[1], quiet=album_quiet)
+        if shared
+        else AlbumCollector[Message](quiet=album_quiet)
+    )
     dp = Dispatcher(
         storage=fsm_storage,
+        # Workers on one Redis handle each chat's updates one at a time (bot.isolation).
+        events_isolation=ChatLocks(shared[0], prefix=shared[1]) if shared else None,
         deployment=deployment,
         tickets=tickets,
         people=PeopleService(tickets=tickets),
         translator=translator,
         sessions=sessions,
         digests=digests,
-        albums=AlbumCollector[Message](quiet=album_quiet),
+        albums=albums,
         forms=GuidedReports(
             deployment=deployment, placer=placer, notifier=notifier, clock=clock,
             wake_sender=sender.wake,
@@ -401,7 +417,13 @@ def build(
     scope = ChatScope(deployment)
     worker = worker_name()
     bot.session.middleware(InboxRecorder(sessions, scope, clock, worker=worker))
+    # Before a chat's turn is taken (the FSM middleware takes it): whether the update is ours,
+    # and an album part noted as it arrives, so the part leading the album sees it (bot.albums).
+    dp.update.outer_middleware.unregister(dp.fsm)
     dp.update.outer_middleware(ChatScopeMiddleware(scope))
+    if isinstance(albums, RedisAlbums):
+        dp.update.outer_middleware(AlbumGate(albums))
+    dp.update.outer_middleware(dp.fsm)
     dp.update.outer_middleware(InboxMiddleware(sessions, clock))
     dp.update.outer_middleware(SessionMiddleware(sessions, translator))
     dp.include_routers(*get_routers())
@@ -418,6 +440,9 @@ def build(
     )
     dp.startup.register(app.start)
     dp.shutdown.register(app.stop)
+    # Before the FSM storage closes (the Dispatcher registered that first): the updates in
+    # hand and the sender still use its Redis.
+    dp.shutdown.handlers.insert(0, dp.shutdown.handlers.pop())
     return app
 
 

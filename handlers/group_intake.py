@@ -6,7 +6,7 @@ from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.albums import AlbumCollector
+from bot.albums import Albums
 from bot.callbacks import TicketButton
 from bot.i18n import Translator
 from bot.telegram_files import TooLarge, fetch_image, has_image
@@ -16,7 +16,7 @@ from handlers.filters import TYPED_ANSWER, IntakeChat
 
 async def photo_report(
     message: Message, bot: Bot, session: AsyncSession, sender: Sender, tickets: TicketService,
-    albums: AlbumCollector[Message],
+    albums: Albums,
 ) -> None:
     parts = [message]
     if message.media_group_id:

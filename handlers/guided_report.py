@@ -16,7 +16,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.albums import AlbumCollector
+from bot.albums import Albums
 from bot.callbacks import FormButton
 from bot.guided_report import STEPS, GuidedReports, ReportForm, Step
 from bot.i18n import Translator
@@ -114,7 +114,7 @@ async def expired_press(
 
 async def pictures(
     message: Message, bot: Bot, state: FSMContext, session: AsyncSession, forms: GuidedReports,
-    albums: AlbumCollector[Message], locale: str,
+    albums: Albums, locale: str,
 ) -> None:
     """A photo, or an album (its first part's handler takes them all)."""
     parts = [message]
@@ -163,7 +163,7 @@ async def located(
 
 async def something_else(
     message: Message, state: FSMContext, session: AsyncSession, forms: GuidedReports,
-    form: ReportForm, albums: AlbumCollector[Message], locale: str,
+    form: ReportForm, albums: Albums, locale: str,
 ) -> None:
     """A sticker, a voice note, a file that is no picture…: what this step needs instead."""
     if message.media_group_id and await albums.collect(

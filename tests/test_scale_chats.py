@@ -10,6 +10,7 @@ would have chosen, at the same moment.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,9 +19,11 @@ from typing import Any
 
 import pytest
 from aiogram import Bot
+from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import Update
 from pydantic import SecretStr
+from redis.asyncio import Redis
 from sqlmodel import col, select
 
 from bot.app import Gridbot, build
@@ -28,12 +31,13 @@ from bot.deployment import Deployment
 from bot.emulator import BotAPIEmulator
 from bot.emulator.players import Group, User
 from bot.emulator.records import BotMessage
+from bot.isolation import ChatLocks
 from bot.settings import Settings, SettingsError, load_settings
 from storage import repo
 from storage.models import OutboxMessage, ReceivedUpdate, Ticket
 
 from conftest import TOKEN
-from factories import make_jpeg
+from factories import corrupt_jpeg, make_jpeg
 
 INTAKE = -1001000000002
 
@@ -173,6 +177,32 @@ async def test_an_album_into_a_form_split_between_two_workers_is_one_step(
     assert len([m for m in w.said_in(captain) if "已收到" in m.body]) == 1
 
 
+async def test_an_album_with_a_corrupt_part_split_between_two_workers_is_refused_once(
+    workers: Workers,
+) -> None:
+    w = workers
+    photos = [make_jpeg(seed=25), corrupt_jpeg(seed=26), make_jpeg(seed=27)]
+    hostile = "汾阳路13号 <b>旱厕</b>堵了 & 臭"
+    await w.captain.send_album(w.intake, photos, caption=hostile)
+    parts = await w.take(3)
+    await w.at_once((w.second, parts[2]), (w.first, parts[0]), (w.second, parts[1]))
+    answer = await w.emulator.wait_for(w.intake, contains="照片")
+    assert "损坏" in answer.body
+    await w.settle()
+    assert len([m for m in w.said_in(w.intake) if "损坏" in m.body]) == 1
+    async with w.first.sessions() as session:
+        assert (await session.exec(select(Ticket))).all() == []
+    # and the chat is free for the next report, whichever worker takes it
+    await w.captain.send_album(w.intake, [make_jpeg(seed=28), make_jpeg(seed=29)], caption=hostile)
+    again = await w.take(2)
+    await w.at_once((w.second, again[0]), (w.first, again[1]))
+    await w.emulator.wait_for(w.intake, contains="#1")
+    await w.settle()
+    async with w.first.sessions() as session:
+        [ticket] = (await session.exec(select(Ticket))).all()
+    assert ticket.description == "<b>旱厕</b>堵了 & 臭"  # kept as typed; escaped when shown
+
+
 # --- one chat's updates one at a time ---------------------------------------------------------
 
 
@@ -219,6 +249,32 @@ async def test_two_photos_in_quick_succession_on_two_workers_are_both_kept(
     received = [m.body for m in w.said_in(captain) if "已收到" in m.body]
     assert len(received) == 2
     assert "已收到 1 张照片" in received[0] and "已收到 2 张照片" in received[1]
+
+
+async def test_a_chats_turn_lasts_while_its_update_is_handled_and_ends_with_a_dead_worker(
+    redis_url: str,
+) -> None:
+    """The lock is a lease: renewed while the update is handled (longer than the lease
+    here), gone a lease after its worker stopped renewing it."""
+    redis = Redis.from_url(redis_url)
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    locks = ChatLocks(redis, prefix=prefix, lease=0.3)
+    key = StorageKey(bot_id=1, chat_id=INTAKE, user_id=200000001)
+    try:
+        async with locks.lock(key):
+            for _ in range(4):  # three leases' time, the lock still ours
+                await asyncio.sleep(0.3)
+                assert await redis.exists(f"{prefix}:{INTAKE}:200000001:lock")
+        assert not await redis.exists(f"{prefix}:{INTAKE}:200000001:lock")
+
+        dead = redis.lock(f"{prefix}:{INTAKE}:200000001:lock", timeout=0.3)
+        assert await dead.acquire()  # a worker takes the turn and dies holding it
+        began = asyncio.get_running_loop().time()
+        async with locks.lock(key):
+            waited = asyncio.get_running_loop().time() - began
+        assert 0.1 < waited < 1.5
+    finally:
+        await redis.aclose()
 
 
 def test_the_redis_prefix_is_a_plain_word() -> None:

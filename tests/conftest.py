@@ -266,3 +266,17 @@ async def running_world(
         finally:
             await app.dp.stop_polling()
             await asyncio.wait_for(polling, timeout=20)
+
+
+async def office_member(world: World) -> User:
+    """A street office clerk: a Person with role "office", made directly in the database."""
+    clerk = world.emulator.user(300000001, "街道办小张", language_code="zh-hans")
+    await clerk.start_bot()
+    await world.emulator.wait_for(clerk)  # the greeting
+    async with world.app.sessions() as session:
+        person = await repo.person_by_telegram_id(session=session, telegram_id=clerk.id)
+        assert person is not None
+        person.role = "office"
+        session.add(person)
+        await session.commit()
+    return clerk

@@ -20,7 +20,7 @@ from reports.digest import DigestFiles
 from storage import repo
 from storage.models import WeeklyDigest
 
-from conftest import World, running_world, sample_deployment_with
+from conftest import World, office_member, running_world, sample_deployment_with
 from factories import make_jpeg
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -162,20 +162,6 @@ async def test_quiet_hours_do_not_hold_the_digest_back(
 
 
 # --- /digest ---------------------------------------------------------------------------------
-
-
-async def office_member(world: World) -> User:
-    """A street office clerk: a Person with role "office", made directly in the database."""
-    clerk = world.emulator.user(300000001, "街道办小张", language_code="zh-hans")
-    await clerk.start_bot()
-    await world.emulator.wait_for(clerk)  # the greeting
-    async with world.app.sessions() as session:
-        person = await repo.person_by_telegram_id(session=session, telegram_id=clerk.id)
-        assert person is not None
-        person.role = "office"
-        session.add(person)
-        await session.commit()
-    return clerk
 
 
 async def ask(world: World, who: User, typed: str, chat: Group | User | None = None) -> list[

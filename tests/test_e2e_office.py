@@ -15,9 +15,8 @@ from bot.cli import app as cli
 from bot.emulator.players import User
 from bot.emulator.records import BotMessage
 from bot.lifecycle import Action, Role, Status
-from storage import repo
 
-from conftest import World
+from conftest import World, office_member
 from factories import draw_problem_scene, make_jpeg, photograph
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -32,20 +31,6 @@ async def report(
     world.clock.set(MORNING)
     await world.captain.send_photo(world.intake, make_jpeg(seed=seed), caption=caption)
     return await world.emulator.wait_for(world.chiefs["fenyang"], method="sendPhoto")
-
-
-async def office_member(world: World) -> User:
-    """A street office clerk: a Person with role "office", made directly in the database."""
-    clerk = world.emulator.user(300000001, "街道办小张", language_code="zh-hans")
-    await clerk.start_bot()
-    await world.emulator.wait_for(clerk)  # the greeting
-    async with world.app.sessions() as session:
-        person = await repo.person_by_telegram_id(session=session, telegram_id=clerk.id)
-        assert person is not None
-        person.role = "office"
-        session.add(person)
-        await session.commit()
-    return clerk
 
 
 async def alert(world: World, query: str) -> str:

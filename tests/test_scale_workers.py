@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
@@ -109,7 +111,9 @@ class Cluster:
     def logs(self) -> str:
         return "\n".join(f"--- {p.log.name}\n{p.tail()}" for p in self.processes)
 
-    async def until(self, condition: Callable[[], Any], what: str) -> None:
+    async def until(
+        self, condition: Callable[[], Any], what: str, detail: Callable[[], object] = str
+    ) -> None:
         """Wait for a condition (a function, or a coroutine function) on real time: the
         processes run on the machine's clock."""
         loop = asyncio.get_running_loop()
@@ -122,7 +126,9 @@ class Cluster:
                 return
             dead = [p.log.name for p in self.processes if not p.alive]
             assert not dead, f"{dead} died while waiting for {what}\n{self.logs()}"
-            assert loop.time() < deadline, f"timed out waiting for {what}\n{self.logs()}"
+            assert loop.time() < deadline, (
+                f"timed out waiting for {what} ({detail()})\n{self.logs()}"
+            )
             await asyncio.sleep(0.1)
 
     async def said(self, user: User, contains: str) -> BotMessage:
@@ -187,6 +193,7 @@ def postgres_url(database_url: str) -> str:
 async def cluster(
     database_url: str, redis_url: str, deployment: Deployment, tmp_path: Path
 ) -> AsyncIterator[Cluster]:
+    prefix = f"gridbot-test-{uuid.uuid4().hex[:12]}"  # albums and forms of this test only
     async with BotAPIEmulator() as emulator:
         emulator.add_bot(TOKEN, username="gridbot_test_bot")
         captains = [
@@ -201,7 +208,7 @@ async def cluster(
         emulator.group(-1001000000001, "兴城路街道办", members=list(chiefs.values()))
         env = {
             "GRIDBOT_DATABASE_URL": database_url, "GRIDBOT_REDIS_URL": redis_url,
-            "GRIDBOT_REDIS_PREFIX": f"scale{tmp_path.name[-20:]}".replace("_", "-"),
+            "GRIDBOT_REDIS_PREFIX": prefix,
             "GRIDBOT_CONFIG": str(deployment.base_dir / "deployment.yaml"),
             "GRIDBOT_BOT_TOKEN": TOKEN, "GRIDBOT_API_BASE": emulator.base_url,
             "GRIDBOT_DATA_DIR": str(tmp_path / "data"), "GRIDBOT_WEBHOOK_SECRET": SECRET,
@@ -261,6 +268,9 @@ async def cluster(
             await runner.cleanup()
             await balancer.client.close()
             await ledger.dispose()
+            async with Redis.from_url(redis_url) as redis:
+                async for key in redis.scan_iter(match=f"{prefix}:*"):
+                    await redis.delete(key)
 
 
 async def guided_report(world: Cluster, captain: User) -> None:
@@ -311,7 +321,11 @@ async def test_two_workers_and_two_schedulers_are_one_bot_under_duplicated_updat
             guided_report(world, guided_captain),
         )
         reports = CAPTAINS * REPORTS_EACH + 2  # the album and the guided report too
-        await world.until(lambda: len(set(world.acks())) >= reports - 1, "every group ack")
+        await world.until(
+            lambda: len(set(world.acks())) >= reports - 1,
+            "every group ack",
+            lambda: [m.body[:60] for m in world.emulator.sent if m.chat_id == INTAKE],
+        )
 
         tickets = await world.tickets()
         assert len(tickets) == reports, [(t.id, t.address, t.description) for t in tickets]

@@ -43,6 +43,7 @@ from bot.outbox import OutboxSender, SendLimits, doorbell_for, redis_windows
 from bot.people import PeopleService
 from bot.photos import PhotoStore
 from bot.placing import Placer
+from bot.responses import keep_response_models
 from bot.scheduler import ReminderTicker, ticking
 from bot.settings import Settings
 from bot.tickets import TicketService
@@ -337,6 +338,7 @@ def build(
     engine = create_engine(settings.effective_database_url)
     sessions = session_factory(engine)
     translator = Translator()
+    keep_response_models()
     bot = Bot(
         settings.require_token(),
         session=AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base)),

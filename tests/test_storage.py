@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from storage import repo
@@ -38,8 +41,12 @@ async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
 async def a_person(sessions: SessionFactory, telegram_id: int = 7) -> int:
     async with sessions() as session:
         person = await repo.upsert_person(
-            session=session, telegram_id=telegram_id, name="王阿姨", username=None,
-            language="zh_CN", now=NOW,
+            session=session,
+            telegram_id=telegram_id,
+            name="王阿姨",
+            username=None,
+            language="zh_CN",
+            now=NOW,
         )
         await session.commit()
         assert person.id is not None
@@ -48,8 +55,12 @@ async def a_person(sessions: SessionFactory, telegram_id: int = 7) -> int:
 
 def a_ticket(reporter_id: int, message_id: int, **fields: object) -> Ticket:
     values: dict[str, object] = {
-        "category_key": "sanitation", "reporter_id": reporter_id, "source_chat_id": -100,
-        "source_message_id": message_id, "created_at": NOW, "updated_at": NOW,
+        "category_key": "sanitation",
+        "reporter_id": reporter_id,
+        "source_chat_id": -100,
+        "source_message_id": message_id,
+        "created_at": NOW,
+        "updated_at": NOW,
     }
     values.update(fields)
     return Ticket(**values)  # type: ignore[arg-type]
@@ -90,7 +101,11 @@ async def test_a_person_is_created_once_and_kept_up_to_date(sessions: SessionFac
     first = await a_person(sessions)
     async with sessions() as session:
         again = await repo.upsert_person(
-            session=session, telegram_id=7, name="王秀英", username="wxy", language=None,
+            session=session,
+            telegram_id=7,
+            name="王秀英",
+            username="wxy",
+            language=None,
             now=NOW,
         )
         await session.commit()
@@ -104,8 +119,13 @@ async def test_open_tickets_most_overdue_first_in_pages(sessions: SessionFactory
         for n, hours in enumerate([30, 5, 70, 1, 12]):
             await repo.add_ticket(
                 session=session,
-                ticket=a_ticket(reporter, 10 + n, status="assigned", station_key="fenyang",
-                                due_at=NOW + timedelta(hours=hours)),
+                ticket=a_ticket(
+                    reporter,
+                    10 + n,
+                    status="assigned",
+                    station_key="fenyang",
+                    due_at=NOW + timedelta(hours=hours),
+                ),
             )
         await repo.add_ticket(
             session=session,
@@ -142,7 +162,10 @@ async def test_outbox_gives_due_messages_oldest_first(sessions: SessionFactory) 
             await repo.enqueue(
                 session=session,
                 message=OutboxMessage(
-                    chat_id=n, kind="message", payload={"text": str(n)}, created_at=NOW,
+                    chat_id=n,
+                    kind="message",
+                    payload={"text": str(n)},
+                    created_at=NOW,
                     not_before=NOW + timedelta(seconds=delay),
                 ),
             )
@@ -167,3 +190,74 @@ async def test_the_migrations_build_what_the_models_describe(database_url: str) 
     async with engine.connect() as connection:
         assert await connection.run_sync(differences) == []
     await engine.dispose()
+
+
+# --- SQLite writers in one process take turns (storage.db.WriterTurns) ----------------------
+
+
+@pytest.fixture
+async def sqlite_tally(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A SQLite engine whose writers give up after half a second, with a table to write."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'turns.db'}", busy_seconds=0.5)
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("CREATE TABLE tally (n INTEGER)"))
+    yield engine
+    await engine.dispose()
+
+
+async def tally(engine: AsyncEngine) -> list[int]:
+    async with engine.connect() as connection:
+        return list(
+            (await connection.execute(sa.text("SELECT n FROM tally ORDER BY n"))).scalars()
+        )
+
+
+async def write(engine: AsyncEngine, n: int) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("INSERT INTO tally VALUES (:n)"), {"n": n})
+
+
+async def test_sqlite_writers_wait_for_the_one_writing_and_readers_do_not(
+    sqlite_tally: AsyncEngine,
+) -> None:
+    async with sqlite_tally.connect() as first:
+        await first.execute(sa.text("INSERT INTO tally VALUES (1)"))
+        waiting = asyncio.create_task(write(sqlite_tally, 2))
+        assert await tally(sqlite_tally) == []  # reading goes on meanwhile
+        assert not waiting.done()
+        await first.commit()
+    async with asyncio.timeout(5):
+        await waiting
+    assert await tally(sqlite_tally) == [1, 2]
+
+
+async def test_a_sqlite_writer_left_waiting_too_long_is_told_the_database_is_locked(
+    sqlite_tally: AsyncEngine,
+) -> None:
+    """One task holding a write open while it writes elsewhere would wait on itself: it is
+    refused after the busy timeout, as SQLite would refuse it, not left hanging."""
+    async with sqlite_tally.connect() as first:
+        await first.execute(sa.text("INSERT INTO tally VALUES (1)"))
+        with pytest.raises(sa.exc.OperationalError, match="database is locked"):
+            await write(sqlite_tally, 2)
+        await first.commit()
+    await write(sqlite_tally, 3)  # the refused writer gave nothing away it did not have
+    assert await tally(sqlite_tally) == [1, 3]
+
+
+@pytest.mark.parametrize("ending", ["rollback", "close", "error"])
+async def test_a_sqlite_write_that_is_not_committed_gives_the_turn_back(
+    sqlite_tally: AsyncEngine, ending: str
+) -> None:
+    connection = await sqlite_tally.connect()
+    await connection.execute(sa.text("INSERT INTO tally VALUES (1)"))
+    if ending == "rollback":
+        await connection.rollback()
+    elif ending == "error":
+        with pytest.raises(sa.exc.OperationalError):
+            await connection.execute(sa.text("INSERT INTO no_such_table VALUES (1)"))
+        await connection.rollback()
+    await connection.close()
+    async with asyncio.timeout(5):
+        await write(sqlite_tally, 2)
+    assert await tally(sqlite_tally) == [2]

@@ -46,7 +46,6 @@ from aiogram.exceptions import (
 )
 from aiogram.types import (
     BufferedInputFile,
-    FSInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
@@ -367,7 +366,7 @@ class OutboxSender:
         if message.kind == "photo":
             photo: str | InputFile
             if payload.get("path"):
-                photo = self._stored_file(payload["path"])
+                photo = await self._stored_file(payload["path"])
             else:
                 photo = payload.get("photo") or BufferedInputFile(
                     self.photo_store.open(payload["photo_sha256"]), filename="photo.jpg"
@@ -378,7 +377,8 @@ class OutboxSender:
             )
         if message.kind == "document":
             return await self.bot.send_document(
-                message.chat_id, self._stored_file(payload["path"]), caption=payload.get("text"),
+                message.chat_id, await self._stored_file(payload["path"]),
+                caption=payload.get("text"),
                 parse_mode="HTML", reply_parameters=reply, reply_markup=markup,
             )
         if message.kind == "location":
@@ -391,16 +391,21 @@ class OutboxSender:
             reply_markup=markup,
         )
 
-    def _stored_file(self, relative: str) -> FSInputFile:
+    async def _stored_file(self, relative: str) -> BufferedInputFile:
         """A file of the data directory (a digest's chart, PDF, XLSX), named by its path
-        relative to it; MissingFile when it is not there (or the path leads outside)."""
+        relative to it; MissingFile when it is not there (or the path leads outside).
+
+        Read whole (a digest's files are small): aiogram streams an FSInputFile from an open
+        file that an upload broken off midway leaves open until the garbage collector."""
         root = self.photo_store.root.resolve()
         path = (root / relative).resolve()
         if not path.is_relative_to(root):
             raise MissingFile(f"{relative} is outside the data directory")
-        if not path.is_file():
-            raise MissingFile(f"file missing: {relative}")
-        return FSInputFile(path, filename=path.name)
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise MissingFile(f"file missing: {relative}") from None
+        return BufferedInputFile(data, filename=path.name)
 
     async def _defer(self, message: OutboxMessage, *, seconds: float, error: str) -> None:
         async with self.sessions() as session:

@@ -184,7 +184,20 @@ class World:
             self.app.sender.wake()
             await asyncio.wait_for(self.app.sender.idle.wait(), timeout=10)
             await asyncio.sleep(0.01)  # let a handler that is mid-way reach its commit
-        raise AssertionError("the bot did not settle")
+        raise AssertionError(f"the bot did not settle: {await self._unsettled()}")
+
+    async def _unsettled(self) -> str:
+        """What is still waiting: updates not taken or not handled, messages due."""
+        async with self.app.sessions() as session:
+            unhandled = await session.exec(
+                select(ReceivedUpdate.update_id).where(col(ReceivedUpdate.handled_at).is_(None))
+            )
+            due = await repo.due_messages(session=session, now=self.clock(), limit=20)
+        return (
+            f"updates not taken {[u['update_id'] for u in self.emulator.pending_updates()]}, "
+            f"not handled {list(unhandled.all())}, messages due "
+            f"{[(m.id, m.chat_id, m.kind, m.status, m.attempts, m.last_error) for m in due]}"
+        )
 
     async def _deferred(self) -> bool:
         return any(m.status == "pending" for m in await self.outbox())

@@ -431,6 +431,11 @@ async def run_webhook(
     (the public base URL) the webhook is set at start; it is never deleted at stop, since other
     workers may still be serving it."""
     settings = gridbot.settings
+    if settings.redis_url is None:
+        log.warning(
+            "no GRIDBOT_REDIS_URL: half-filled forms, album parts and each chat's turn live in "
+            "this process only. Run one webhook worker, or give every worker the same Redis."
+        )
     server = WebhookServer(gridbot, secret=secret, drain_seconds=settings.webhook_drain_seconds)
     await server.start(host=settings.webhook_host, port=settings.webhook_port)
     try:

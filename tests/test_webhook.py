@@ -731,6 +731,7 @@ async def test_the_webhook_command_registers_serves_and_stops_on_sigterm(
         assert info["url"] == f"http://127.0.0.1:{port}{update_path(SECRET)}"
     assert SECRET not in process.output()
     assert update_path(SECRET) not in process.output()
+    assert "Run one webhook worker, or give every worker the same Redis" in process.output()
 
 
 async def test_no_register_leaves_the_webhook_alone(tmp_path: Path) -> None:

@@ -314,6 +314,8 @@ async def run_demo(
                 await play_day(cast, console)
                 await the_weeks_digest(app, cast, console, out)
                 await emulator.wait_until_idle()
+                app.sender.wake()  # what the scheduler wrote meanwhile, sent before counting
+                await _until(app.sender.idle.wait, "the last messages are sent")
                 console.print(await summary(app, console))
                 return 0
             except DemoFailed as failure:

@@ -45,7 +45,7 @@ from storage.models import Ticket, TicketEvent
 
 from conftest import SAMPLE, TOKEN, sample_deployment_with
 from factories import make_jpeg
-from processes import GridbotProcess
+from processes import GridbotProcess, free_port
 
 SECRET = "scale-workers-Secret_0123456789"
 INTAKE = -1001000000002
@@ -161,14 +161,6 @@ class Cluster:
             for m in self.emulator.sent
             if m.chat_id in ids and (found := REMINDER.search(m.body))
         ]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def healthy(port: int) -> bool:

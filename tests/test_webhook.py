@@ -10,7 +10,6 @@ import io
 import json
 import os
 import re
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from storage.models import OutboxMessage, ReceivedUpdate
 from conftest import SAMPLE, TOKEN, Clock, World, sample_deployment_with
 from factories import make_jpeg
 from fake_geocoder import FakeGeocoder, FakePlace
-from processes import GridbotProcess
+from processes import GridbotProcess, free_port
 
 SECRET = "webhook_test-Secret_0123456789"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -49,12 +48,6 @@ REPORT = "汾阳路13号 旱厕堵了"
 NEW_ROAD = "幸福路99号"  # only the (fake) map service knows it
 UNKNOWN_ROAD = f"{NEW_ROAD} 井盖丢了"
 NEW_ROAD_PLACE = FakePlace(lat=36.156, lon=120.433, display_name="幸福路99号, 李沧区, 青岛市")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def webhook_settings(emulator: BotAPIEmulator, database_url: str, tmp_path: Path) -> Settings:

@@ -223,6 +223,28 @@ async def world(
         yield world
 
 
+async def district_people(emulator: BotAPIEmulator, deployment: Deployment) -> dict[str, Any]:
+    """The district's people and chats on the emulator, named as World holds them: two
+    captains, each station's chief (who has pressed Start), two intake groups, the street
+    office and a group that is not the district's, everyone a member of every group."""
+    captain = emulator.user(200000001, "王阿姨", language_code="zh-hans")
+    captain2 = emulator.user(200000002, "李大爷", language_code="zh-hans")
+    chiefs = {
+        s.key: emulator.user(s.chief, f"{s.name[:3]}站长", language_code="zh-hans")
+        for s in deployment.stations
+    }
+    members = [captain, captain2, *chiefs.values()]
+    for chief in chiefs.values():
+        await chief.start_bot()
+    return {
+        "captain": captain, "captain2": captain2, "chiefs": chiefs,
+        "intake": emulator.group(-1001000000002, "汾阳路片区报事群", members=members),
+        "other_intake": emulator.group(-1001000000003, "虎山路片区报事群", members=members),
+        "office": emulator.group(-1001000000001, "兴城路街道办", members=members),
+        "stranger_group": emulator.group(-1001000000099, "广场舞队", members=members),
+    }  # fmt: skip
+
+
 @asynccontextmanager
 async def running_world(
     database_url: str, deployment: Deployment, tmp_path: Path, *, privacy_mode: bool = False,
@@ -238,19 +260,7 @@ async def running_world(
         emulator.add_bot(
             TOKEN, username="gridbot_test_bot", can_read_all_group_messages=not privacy_mode
         )
-        captain = emulator.user(200000001, "王阿姨", language_code="zh-hans")
-        captain2 = emulator.user(200000002, "李大爷", language_code="zh-hans")
-        chiefs = {
-            s.key: emulator.user(s.chief, f"{s.name[:3]}站长", language_code="zh-hans")
-            for s in deployment.stations
-        }
-        people = [captain, captain2, *chiefs.values()]
-        intake = emulator.group(-1001000000002, "汾阳路片区报事群", members=people)
-        other_intake = emulator.group(-1001000000003, "虎山路片区报事群", members=people)
-        office = emulator.group(-1001000000001, "兴城路街道办", members=people)
-        stranger_group = emulator.group(-1001000000099, "广场舞队", members=people)
-        for chief in chiefs.values():
-            await chief.start_bot()
+        people = await district_people(emulator, deployment)
         clock = Clock()
         settings = Settings(
             bot_token=SecretStr(TOKEN),
@@ -268,11 +278,7 @@ async def running_world(
             app.dp.start_polling(app.bot, handle_signals=False, polling_timeout=1)
         )
         await asyncio.wait_for(app.started.wait(), timeout=20)
-        world = World(
-            emulator=emulator, app=app, clock=clock, intake=intake, other_intake=other_intake,
-            office=office, stranger_group=stranger_group, captain=captain, captain2=captain2,
-            chiefs=chiefs,
-        )
+        world = World(emulator=emulator, app=app, clock=clock, **people)
         await world.settle()  # the chiefs' /start greetings
         try:
             yield world

@@ -36,7 +36,7 @@ from storage import repo
 from storage.db import create_engine, migrate, session_factory
 from storage.models import OutboxMessage, ReceivedUpdate
 
-from conftest import SAMPLE, TOKEN, Clock, World, sample_deployment_with
+from conftest import SAMPLE, TOKEN, Clock, World, district_people, sample_deployment_with
 from factories import make_jpeg
 from fake_geocoder import FakeGeocoder, FakePlace
 from processes import GridbotProcess, free_port
@@ -133,30 +133,14 @@ async def webhook_world(
 ) -> AsyncIterator[Hooked]:
     async with BotAPIEmulator() as emulator:
         emulator.add_bot(TOKEN, username="gridbot_test_bot")
-        captain = emulator.user(200000001, "王阿姨", language_code="zh-hans")
-        captain2 = emulator.user(200000002, "李大爷", language_code="zh-hans")
-        chiefs = {
-            s.key: emulator.user(s.chief, f"{s.name[:3]}站长", language_code="zh-hans")
-            for s in deployment.stations
-        }
-        people = [captain, captain2, *chiefs.values()]
-        intake = emulator.group(-1001000000002, "汾阳路片区报事群", members=people)
-        other_intake = emulator.group(-1001000000003, "虎山路片区报事群", members=people)
-        office = emulator.group(-1001000000001, "兴城路街道办", members=people)
-        stranger_group = emulator.group(-1001000000099, "广场舞队", members=people)
-        for chief in chiefs.values():
-            await chief.start_bot()
+        people = await district_people(emulator, deployment)
         clock = clock or Clock()
         settings = webhook_settings(emulator, database_url, tmp_path)
         async with (
             serving(settings, deployment, clock=clock, drain_seconds=drain_seconds) as server,
             aiohttp.ClientSession() as http,
         ):
-            world = World(
-                emulator=emulator, app=server.gridbot, clock=clock, intake=intake,
-                other_intake=other_intake, office=office, stranger_group=stranger_group,
-                captain=captain, captain2=captain2, chiefs=chiefs,
-            )
+            world = World(emulator=emulator, app=server.gridbot, clock=clock, **people)
             await world.settle()  # the chiefs' /start greetings, posted by webhook
             yield Hooked(world=world, server=server, http=http)
 

@@ -37,7 +37,14 @@ from bot.lifecycle import (
 from bot.locating import Place
 from bot.notify import Button, Notifier, desk_buttons, office_buttons
 from bot.permissions import FEATURES, OFFICE_ROLES, Feature, Standing, may, standing_of
-from bot.photos import ImageInfo, PhotoError, PhotoStore, inspect_image, strip_metadata
+from bot.photos import (
+    ImageInfo,
+    PhotoError,
+    PhotoStore,
+    StoredPhoto,
+    inspect_image,
+    strip_metadata,
+)
 from bot.placing import Finding, Placer
 from bot.reminders import REMINDED_STATUSES, first_reminder_at, plan
 from storage import repo
@@ -267,37 +274,51 @@ class TicketService:
                     finding = from_gps
 
         reporter = await self.person(session, report.sender)
+        kept = [
+            (photo, info, await self._keep_photo(photo, info)) for photo, info in checked
+        ]
         now = self.clock()
-        ticket = await repo.add_ticket(
-            session=session,
-            ticket=Ticket(
-                status=Status.NEW,
-                category_key=report.category_key or classify(
-                    parsed.description or caption,
-                    [(c.key, c.keywords) for c in self.deployment.categories],
-                    default=self.deployment.default_category,
-                ),
-                reporter_id=reporter.id or 0,
-                description=(
-                    parsed.description or "" if report.description is None
-                    else report.description
-                ),
-                address_text=report.address_text or parsed.address,
-                source_chat_id=report.chat_id,
-                source_message_id=report.message_id,
-                media_group_id=report.media_group_id,
-                language=reporter.language,
-                created_at=now,
-                updated_at=now,
+        ticket = Ticket(
+            status=Status.NEW,
+            category_key=report.category_key or classify(
+                parsed.description or caption,
+                [(c.key, c.keywords) for c in self.deployment.categories],
+                default=self.deployment.default_category,
             ),
+            reporter_id=reporter.id or 0,
+            description=(
+                parsed.description or "" if report.description is None
+                else report.description
+            ),
+            address_text=report.address_text or parsed.address,
+            source_chat_id=report.chat_id,
+            source_message_id=report.message_id,
+            media_group_id=report.media_group_id,
+            language=reporter.language,
+            created_at=now,
+            updated_at=now,
         )
-        for photo, info in checked:
-            await self._store_photo(session, ticket=ticket, photo=photo, info=info, kind="report")
+        route = await self._route(
+            session, ticket=ticket, finding=finding,
+            photos=[(photo.file_unique_id, stored.sha256, info.phash)
+                    for photo, info, stored in kept],
+        )  # fmt: skip
+        # Everything read: from here on this transaction only writes.
+        await repo.add_ticket(session=session, ticket=ticket)
+        photos = [
+            await self._add_photo(
+                session, ticket=ticket, photo=photo, info=info, stored=stored, kind="report"
+            )
+            for photo, info, stored in kept
+        ]
         await self._event(
             session, ticket=ticket, actor=reporter, role=Role.REPORTER, action="report",
             before=None, note=caption or report.description or None,
         )
-        await self._settle_place(session, ticket=ticket, finding=finding)
+        await self._settle_place(
+            session, ticket=ticket, finding=finding, route=route, reporter=reporter,
+            photo=photos[0] if photos else None,
+        )
         await self._commit(session)
         return Outcome(ticket, created=True)
 
@@ -395,7 +416,15 @@ class TicketService:
             if not ticket.description and parsed.description:
                 ticket.description = parsed.description
             ticket.address_text = parsed.address or text
-        await self._settle_place(session, ticket=ticket, finding=finding)
+        with session.no_autoflush:  # the changes above are written with the rest
+            route = await self._route(session, ticket=ticket, finding=finding)
+            photos = await repo.photos_of(
+                session=session, ticket_id=ticket.id or 0, kind="report"
+            )
+        await self._settle_place(
+            session, ticket=ticket, finding=finding, route=route, reporter=reporter,
+            photo=photos[0] if photos else None,
+        )
         await self._commit(session)
         return Outcome(ticket)
 
@@ -547,14 +576,22 @@ class TicketService:
             raise MissingInput(f"{action} needs a reason")
         if action is Action.RESOLVE and photo is None:
             raise MissingInput("a resolution needs an after-photo")
-        after_photo = None
+        kept = None
         if photo is not None:
             try:
                 info = await asyncio.to_thread(inspect_image, photo.data)
             except PhotoError as error:
                 raise PhotoRefused(error) from error
-            after_photo = await self._store_photo(
-                session, ticket=ticket, photo=photo, info=info, kind="after"
+            kept = (photo, info, await self._keep_photo(photo, info))
+        audience = await self._audience(
+            session, ticket=ticket, action=action,
+            station_key=target.key if target is not None else ticket.station_key,
+        )
+        # Everything read: from here on this transaction only writes.
+        after_photo = None
+        if kept is not None:
+            after_photo = await self._add_photo(
+                session, ticket=ticket, photo=kept[0], info=kept[1], stored=kept[2], kind="after"
             )
         role = self._acting_role(before, action, roles)
         now = self.clock()
@@ -589,7 +626,7 @@ class TicketService:
         )
         await self._tell(
             session, ticket=ticket, action=action, photo=after_photo, note=note,
-            previous=previous,
+            audience=audience,
         )
         if action in NEEDS_REASON and typed > MAX_NOTE:
             await self._tell_cut(session, person=person, ticket=ticket, length=typed)
@@ -609,26 +646,42 @@ class TicketService:
         return next(r for r in (Role.CHIEF, Role.REPORTER, Role.OFFICE, Role.SYSTEM)
                     if r in roles and r in allowed)
 
-    async def _tell(
-        self, session: AsyncSession, *, ticket: Ticket, action: Action, photo: Photo | None,
-        note: str | None, previous: str | None = None,
-    ) -> None:
-        """Who hears about each transition, and what they are asked next."""
-        if action in FOLLOWERS_HEAR:
-            await self._tell_followers(session, ticket=ticket)
-        station = (
-            await repo.get_station(session=session, key=ticket.station_key)
-            if ticket.station_key
-            else None
-        )
+    async def _audience(
+        self, session: AsyncSession, *, ticket: Ticket, action: Action, station_key: str | None
+    ) -> Audience:
+        """Who hears about an action on a ticket (``station_key``: its station afterwards),
+        read before the action writes anything (see `_route`)."""
         reporter = await repo.get_person(session=session, person_id=ticket.reporter_id)
         assert reporter is not None
-        chief = (
-            await repo.person_by_telegram_id(
-                session=session, telegram_id=station.chief_telegram_id
+        followers = (
+            await repo.followers_with_reports(session=session, ticket_id=ticket.id or 0)
+            if action in FOLLOWERS_HEAR
+            else []
+        )
+        moved_from, card_photo = None, None
+        if action is Action.REASSIGN:
+            moved_from = await self._desk(session, ticket.station_key)
+            photos = await repo.photos_of(
+                session=session, ticket_id=ticket.id or 0, kind="report"
             )
-            if station
-            else None
+            card_photo = photos[0] if photos else None
+        return Audience(
+            reporter=reporter, desk=await self._desk(session, station_key), followers=followers,
+            moved_from=moved_from, card_photo=card_photo,
+        )
+
+    async def _tell(
+        self, session: AsyncSession, *, ticket: Ticket, action: Action, photo: Photo | None,
+        note: str | None, audience: Audience,
+    ) -> None:
+        """Who hears about each transition, and what they are asked next."""
+        if audience.followers:
+            await self.notifier.to_followers(
+                session, ticket=ticket, followers=audience.followers, key="repeat.progress"
+            )
+        reporter = audience.reporter
+        station, chief = (audience.desk.station, audience.desk.chief) if audience.desk else (
+            None, None
         )
         shown_note = escape(note or "") or self.notifier.t(
             "ticket.no_note", self.notifier.group_locale
@@ -687,29 +740,29 @@ class TicketService:
             )
         elif action is Action.REASSIGN and station:
             await self._tell_reassigned(
-                session, ticket=ticket, station=station, chief=chief, reporter=reporter,
-                previous=previous, reason=note or "",
+                session, ticket=ticket, station=station, chief=chief, audience=audience,
+                reason=note or "",
             )
 
     async def _tell_reassigned(
         self, session: AsyncSession, *, ticket: Ticket, station: Station, chief: Person | None,
-        reporter: Person, previous: str | None, reason: str,
+        audience: Audience, reason: str,
     ) -> None:
         """The new chief gets the card as for a new ticket; the old chief and the reporter
         hear where it went. The reason stays between the chiefs and the office."""
-        old = await repo.get_station(session=session, key=previous) if previous else None
+        old = audience.moved_from
+        reporter = audience.reporter
         # The card is a photo caption (1024 characters at most): a long reason is cut there
         # and sent whole to the old chief; the history keeps it all.
         short_reason = escape(_shortened(reason, CARD_REASON))
-        photos = await repo.photos_of(session=session, ticket_id=ticket.id or 0, kind="report")
         await self.notifier.chief_card(
-            session, ticket=ticket, station=station, chief=chief,
-            photo=photos[0] if photos else None, reporter=reporter, key="chief.card_moved",
-            moved_from=escape(old.name) if old else "—", reason=short_reason,
+            session, ticket=ticket, station=station, chief=chief, photo=audience.card_photo,
+            reporter=reporter, key="chief.card_moved",
+            moved_from=escape(old.station.name) if old else "—", reason=short_reason,
         )
         if old is not None:
             await self.notifier.to_chief(
-                session, ticket=ticket, station=old, chief=await self._chief(session, old),
+                session, ticket=ticket, station=old.station, chief=old.chief,
                 key="chief.moved_away", to_station=escape(station.name), reason=escape(reason),
             )
         await self.notifier.to_reporter(
@@ -817,12 +870,65 @@ class TicketService:
 
     # --- placing and routing --------------------------------------------------------------
 
+    async def _route(
+        self, session: AsyncSession, *, ticket: Ticket, finding: Finding,
+        photos: Sequence[tuple[str, str, str | None]] | None = None,
+    ) -> Route:
+        """What placing a ticket reads: its station and chief, and the ticket it may repeat
+        (``photos``, its report photos' keys, are read here unless given; ``photos=[]``
+        with a ticket that has none). Read before the transaction writes anything: SQLite
+        lets one connection write at a time, and a write transaction that stops to read
+        keeps every other writer waiting (on PostgreSQL, it holds the ticket's row lock)."""
+        place = finding.place
+        if place is None or place.station_key is None:
+            return Route()
+        desk = await self._desk(session, place.station_key)
+        if desk is None:
+            return Route()
+        if photos is None:
+            keys = await repo.photo_keys(session=session, ticket_ids=[ticket.id or 0])
+            photos = keys.get(ticket.id or 0, [])
+        repeat = await self._find_repeat(
+            session, ticket=ticket,
+            seen=Sighting(
+                lat=place.lat, lon=place.lon, address=self._address(place),
+                category=ticket.category_key, description=ticket.description,
+                phashes=tuple(p for _, _, p in photos if p),
+                sha256s=tuple(sha for _, sha, _ in photos),
+                file_unique_ids=tuple(unique for unique, _, _ in photos),
+                at=ticket.created_at,
+            ),
+        )
+        if repeat is not None and repeat.decision == "merge":
+            original = repeat.original
+            merged_into = await self._desk(session, original.station_key)
+            return Route(desk=desk, repeat=repeat, merged_into=merged_into)
+        return Route(desk=desk, repeat=repeat)
+
+    async def _desk(self, session: AsyncSession, station_key: str | None) -> Desk | None:
+        if station_key is None:
+            return None
+        station = await repo.get_station(session=session, key=station_key)
+        if station is None:
+            return None
+        return Desk(station, await self._chief(session, station))
+
+    def _address(self, place: Place) -> str:
+        if place.how == "near":
+            return self.notifier.t("place.near", self.notifier.group_locale, address=place.address)
+        return place.address
+
     async def _settle_place(
-        self, session: AsyncSession, *, ticket: Ticket, finding: Finding
+        self, session: AsyncSession, *, ticket: Ticket, finding: Finding, route: Route,
+        reporter: Person, photo: Photo | None,
     ) -> None:
-        """What a finding means for a new ticket: routed, triaged, or the captain is asked."""
+        """What a finding means for a new ticket: routed, triaged, or the captain is asked.
+        Writes only: ``route`` was read before (`_route`)."""
         if finding.place is not None:
-            await self._place(session, ticket=ticket, place=finding.place, finding=finding)
+            await self._place(
+                session, ticket=ticket, place=finding.place, finding=finding, route=route,
+                reporter=reporter, photo=photo,
+            )
         elif finding.failures:
             # The map services could not answer: a person at the street office places it.
             await self._event(
@@ -830,8 +936,7 @@ class TicketService:
                 before=Status.NEW,
                 note="; ".join(f"{f.provider}: {f.reason}" for f in finding.failures),
             )
-            photos = await repo.photos_of(session=session, ticket_id=ticket.id or 0, kind="report")
-            await self.notifier.triage(session, ticket=ticket, photo=photos[0] if photos else None)
+            await self.notifier.triage(session, ticket=ticket, photo=photo)
             await self.notifier.ask_for_address(
                 session, ticket=ticket, unknown=finding.span, key="ack.provider_down"
             )
@@ -841,35 +946,24 @@ class TicketService:
             )
         else:
             # Captains mostly report where they live: their registered building is a hint.
-            reporter = await repo.get_person(session=session, person_id=ticket.reporter_id)
             await self.notifier.ask_for_address(
-                session, ticket=ticket, unknown=finding.span,
-                building=reporter.building if reporter is not None else None,
+                session, ticket=ticket, unknown=finding.span, building=reporter.building
             )
 
     async def _place(
         self, session: AsyncSession, *, ticket: Ticket, place: Place, finding: Finding,
-        check_repeats: bool = True,
+        route: Route, reporter: Person, photo: Photo | None,
     ) -> None:
         """Put a ticket on the map; inside (or next to) a grid it goes to that station's chief,
-        unless it repeats an open ticket there."""
-        address = place.address
-        if place.how == "near":
-            address = self.notifier.t("place.near", self.notifier.group_locale, address=address)
+        unless it repeats an open ticket there. Writes only: ``route`` was read before."""
+        address = self._address(place)
         ticket.address = address
         ticket.lat, ticket.lon = place.lat, place.lon
         ticket.location_source = place.source
         ticket.location_confidence = place.confidence
         ticket.cell = cell_of(place.lat, place.lon)
         ticket.updated_at = self.clock()
-        photos = await repo.photos_of(session=session, ticket_id=ticket.id or 0, kind="report")
-        photo = photos[0] if photos else None
-        station = (
-            await repo.get_station(session=session, key=place.station_key)
-            if place.station_key
-            else None
-        )
-        if station is None:
+        if route.desk is None:
             session.add(ticket)
             await self._event(
                 session, ticket=ticket, actor=None, role=Role.SYSTEM, action="triage",
@@ -878,12 +972,13 @@ class TicketService:
             await self.notifier.triage(session, ticket=ticket, photo=photo)
             await self.notifier.acknowledged(session, ticket=ticket, station=None)
             return
+        station, chief = route.desk.station, route.desk.chief
         ticket.station_key = station.key
-        repeat = await self._find_repeat(session, ticket) if check_repeats else None
+        repeat = route.repeat
         if repeat is not None and repeat.decision == "merge":
             await self._merge(
                 session, duplicate=ticket, original=repeat.original, similarity=repeat.similarity,
-                actor=None, role=Role.SYSTEM,
+                actor=None, role=Role.SYSTEM, desk=route.merged_into,
             )
             return
         ticket.status = next_status(Status.NEW, Action.LOCATE, [Role.SYSTEM])
@@ -898,11 +993,6 @@ class TicketService:
             session, ticket=ticket, actor=None, role=Role.SYSTEM, action=Action.LOCATE,
             before=Status.NEW, note=f"{address} → {station.key} ({how})",
         )
-        reporter = await repo.get_person(session=session, person_id=ticket.reporter_id)
-        assert reporter is not None
-        chief = await repo.person_by_telegram_id(
-            session=session, telegram_id=station.chief_telegram_id
-        )
         await self.notifier.chief_card(
             session, ticket=ticket, station=station, chief=chief, photo=photo, reporter=reporter
         )
@@ -916,15 +1006,22 @@ class TicketService:
             )
             await self.notifier.ask_same_problem(session, ticket=ticket, original=repeat.original)
 
-    async def _store_photo(
-        self, session: AsyncSession, *, ticket: Ticket, photo: IncomingPhoto, info: ImageInfo,
-        kind: str,
-    ) -> Photo:
-        data, ext = photo.data, info.ext
-        if photo.as_document:
-            data = await asyncio.to_thread(strip_metadata, data)
+    async def _keep_photo(self, photo: IncomingPhoto, info: ImageInfo) -> StoredPhoto:
+        """The photo's file in the store, before any database work (a document without its
+        metadata); its row comes with the ticket (`_add_photo`)."""
+        if not photo.as_document:
+            return await asyncio.to_thread(self.photo_store.put, photo.data, ext=info.ext)
+
+        def stripped() -> StoredPhoto:
             ext = "png" if info.ext == "png" else "jpg"
-        stored = self.photo_store.put(data, ext=ext)
+            return self.photo_store.put(strip_metadata(photo.data), ext=ext)
+
+        return await asyncio.to_thread(stripped)
+
+    async def _add_photo(
+        self, session: AsyncSession, *, ticket: Ticket, photo: IncomingPhoto, info: ImageInfo,
+        stored: StoredPhoto, kind: str,
+    ) -> Photo:
         return await repo.add_photo(
             session=session,
             photo=Photo(
@@ -966,24 +1063,23 @@ class TicketService:
 
     # --- repeats ----------------------------------------------------------------------------
 
-    async def _find_repeat(self, session: AsyncSession, ticket: Ticket) -> Repeat | None:
-        """The open (or recently closed) ticket nearby this report most likely repeats."""
-        if ticket.lat is None or ticket.lon is None:
-            return None
+    async def _find_repeat(
+        self, session: AsyncSession, *, ticket: Ticket, seen: Sighting
+    ) -> Repeat | None:
+        """The open (or recently closed) ticket nearby that this report, ``seen`` where it is
+        being placed, most likely repeats."""
         rules = self.deployment.dedup
         nearby = await repo.nearby_tickets(
             session=session,
-            cells=cells_around(ticket.lat, ticket.lon, rules.radius_m),
+            cells=cells_around(seen.lat, seen.lon, rules.radius_m),
             closed_since=self.clock() - rules.window,
             exclude=ticket.id or 0,
         )
         if not nearby:
             return None
-        keys = await repo.photo_keys(
-            session=session, ticket_ids=[t.id or 0 for t in nearby] + [ticket.id or 0]
-        )
+        keys = await repo.photo_keys(session=session, ticket_ids=[t.id or 0 for t in nearby])
         found = best_match(
-            self._sighting(ticket, keys.get(ticket.id or 0, [])),
+            seen,
             [(t, self._sighting(t, keys.get(t.id or 0, []))) for t in nearby],
             radius_m=rules.radius_m, merge_above=rules.merge_above, ask_above=rules.ask_above,
             unknown_category=self.deployment.default_category,
@@ -1009,9 +1105,10 @@ class TicketService:
 
     async def _merge(
         self, session: AsyncSession, *, duplicate: Ticket, original: Ticket,
-        similarity: Similarity | None, actor: Person | None, role: Role,
+        similarity: Similarity | None, actor: Person | None, role: Role, desk: Desk | None,
     ) -> None:
-        """One problem, one ticket: the report follows the original, which counts one more."""
+        """One problem, one ticket: the report follows the original, which counts one more;
+        ``desk`` is the original's station and chief, read before."""
         before = Status(duplicate.status)
         duplicate.status = next_status(before, Action.MARK_DUPLICATE, [role])
         duplicate.duplicate_of = original.id
@@ -1038,11 +1135,10 @@ class TicketService:
             before=Status(original.status), note=f"#{duplicate.id} ({original.reports} reports)",
             details={"from": duplicate.id, **details},
         )
-        station = await self._station(session, original)
-        if station is not None:
+        if desk is not None:
             await self.notifier.to_chief(
-                session, ticket=original, station=station,
-                chief=await self._chief(session, station), key="chief.repeat",
+                session, ticket=original, station=desk.station, chief=desk.chief,
+                key="chief.repeat",
                 reports=original.reports, repeat=duplicate.id,
                 said=escape(duplicate.description) or "—",
             )
@@ -1056,18 +1152,25 @@ class TicketService:
             if original is not None:  # the original's chief may split what was merged into it
                 roles |= await self.roles_of(session, person, original) & {Role.CHIEF}
         before = Status(ticket.status)
-        ticket.status = next_status(before, Action.SPLIT, roles)
-        original_id, ticket.duplicate_of = ticket.duplicate_of, None
+        after = next_status(before, Action.SPLIT, roles)
+        original_id = ticket.duplicate_of
+        original = None
         if original_id is not None:
             original = await repo.lock_ticket(session=session, ticket_id=original_id)
-            if original is not None:
-                original.reports = max(1, original.reports - 1)
-                session.add(original)
-                await self._event(
-                    session, ticket=original, actor=person, role=self._acting_role(
-                        before, Action.SPLIT, roles), action="split_out",
-                    before=Status(original.status), note=f"#{ticket.id} is a different problem",
-                )
+        # Placed as before, with no repeat check: read where it goes, then write.
+        desk = await self._desk(session, ticket.station_key)
+        reporter = await repo.get_person(session=session, person_id=ticket.reporter_id)
+        assert reporter is not None
+        photos = await repo.photos_of(session=session, ticket_id=ticket.id or 0, kind="report")
+        ticket.status, ticket.duplicate_of = after, None
+        if original is not None:
+            original.reports = max(1, original.reports - 1)
+            session.add(original)
+            await self._event(
+                session, ticket=original, actor=person, role=self._acting_role(
+                    before, Action.SPLIT, roles), action="split_out",
+                before=Status(original.status), note=f"#{ticket.id} is a different problem",
+            )
         await repo.remove_follower(session=session, via_ticket_id=ticket.id or 0)
         await self._event(
             session, ticket=ticket, actor=person,
@@ -1081,7 +1184,8 @@ class TicketService:
             confidence=ticket.location_confidence or 1.0,
         )
         await self._place(
-            session, ticket=ticket, place=place, finding=Finding(place), check_repeats=False
+            session, ticket=ticket, place=place, finding=Finding(place), route=Route(desk=desk),
+            reporter=reporter, photo=photos[0] if photos else None,
         )
         await self._commit(session)
         return ticket
@@ -1102,7 +1206,7 @@ class TicketService:
         role = self._acting_role(Status(duplicate.status), Action.MARK_DUPLICATE, roles)
         await self._merge(
             session, duplicate=duplicate, original=original, similarity=None, actor=person,
-            role=role,
+            role=role, desk=await self._desk(session, original.station_key),
         )
         await self._commit(session)
         return original
@@ -1150,12 +1254,6 @@ class TicketService:
             )
         elif after not in REMINDED_STATUSES:
             ticket.next_reminder_at = None
-
-    async def _tell_followers(self, session: AsyncSession, *, ticket: Ticket) -> None:
-        followers = await repo.followers_with_reports(session=session, ticket_id=ticket.id or 0)
-        await self.notifier.to_followers(
-            session, ticket=ticket, followers=followers, key="repeat.progress"
-        )
 
     async def _station(self, session: AsyncSession, ticket: Ticket) -> Station | None:
         if ticket.station_key is None:
@@ -1448,6 +1546,7 @@ class TicketService:
             raise MissingInput("an empty note")
         note = typed[:MAX_NOTE]
         role = self._acting_role(status, Action.NOTE, roles)
+        desk = await self._desk(session, ticket.station_key) if role is Role.OFFICE else None
         await self._event(
             session, ticket=ticket, actor=person, role=role, action=Action.NOTE, before=status,
             note=note,
@@ -1458,10 +1557,9 @@ class TicketService:
         )
         if len(typed) > MAX_NOTE:
             await self._tell_cut(session, person=person, ticket=ticket, length=len(typed))
-        station = await self._station(session, ticket)
-        if role is Role.OFFICE and station is not None:
+        if desk is not None:
             await self.notifier.to_chief(
-                session, ticket=ticket, station=station, chief=await self._chief(session, station),
+                session, ticket=ticket, station=desk.station, chief=desk.chief,
                 key="chief.office_note", note=escape(note),
             )
         await self._commit(session)
@@ -1478,6 +1576,35 @@ def _shortened(text: str, limit: int = 30) -> str:
 class DeskPage:
     text: str
     buttons: list[list[dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class Desk:
+    """A station and its chief (None until the chief has written to the bot)."""
+
+    station: Station
+    chief: Person | None
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who hears about an action on a ticket (`TicketService._audience`)."""
+
+    reporter: Person
+    desk: Desk | None  # the ticket's station after the action, and its chief
+    followers: list[tuple[Person, Ticket]]  # captains whose repeats were merged into it
+    moved_from: Desk | None = None  # a reassignment's old station
+    card_photo: Photo | None = None  # the report's photo, for a reassigned card
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a ticket being placed goes (`TicketService._route`): its grid's desk (None:
+    outside every grid), the ticket it may repeat, and for a merge the original's desk."""
+
+    desk: Desk | None = None
+    repeat: Repeat | None = None
+    merged_into: Desk | None = None
 
 
 @dataclass(frozen=True)

@@ -121,12 +121,12 @@ async def get_ticket(*, session: AsyncSession, ticket_id: int) -> Ticket | None:
 async def lock_ticket(*, session: AsyncSession, ticket_id: int) -> Ticket | None:
     """The ticket, locked for this transaction where the database can (PostgreSQL)."""
     result = await session.exec(
-        select(Ticket).where(Ticket.id == ticket_id).with_for_update()
+        select(Ticket)
+        .where(Ticket.id == ticket_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # fresh, even if this session had it
     )
-    ticket = result.first()
-    if ticket is not None:
-        await session.refresh(ticket)
-    return ticket
+    return result.first()
 
 
 async def ticket_by_source(

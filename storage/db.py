@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-import re
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,11 +13,11 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage import sqlite_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -34,77 +32,16 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, *, busy_seconds: float = BUSY_SECONDS, **kwargs: Any) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys, a busy timeout on every connection
-    and its writers in this process taking turns (`WriterTurns`)."""
+    """An async engine; a SQLite one set up by `storage.sqlite_engine` (WAL, one trip to
+    aiosqlite's thread per statement, writers taking turns) with a busy timeout."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": busy_seconds}, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        WriterTurns(busy_seconds).install(engine)
+        sqlite_engine.configure(engine, busy_seconds=busy_seconds)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-class WriterTurns:
-    """SQLite lets one connection write at a time. This process's writers wait for their
-    turn here, woken in order the moment the writer before them commits, instead of in
-    SQLite's busy handler, which sleeps in steps of up to 100 ms and so wakes long after the
-    database is free: under a burst of reports most of the bot's time went to those sleeps.
-    (Processes sharing one SQLite file still meet each other in the busy handler.)
-
-    The turn is taken where Python's sqlite3 opens its transaction, before the first
-    INSERT, UPDATE, DELETE or REPLACE, and given back when the transaction ends.
-    """
-
-    _HELD = "gridbot_writer_turn"
-    _WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._lock = asyncio.Lock()
-
-    def install(self, engine: AsyncEngine) -> None:
-        sync = engine.sync_engine
-        event.listen(sync, "before_cursor_execute", self._before_execute)
-        event.listen(sync, "commit", self._transaction_ended)
-        event.listen(sync, "rollback", self._transaction_ended)
-        event.listen(sync.pool, "reset", self._returned)  # a transaction left open
-        event.listen(sync.pool, "checkin", self._returned)
-
-    def _before_execute(self, connection: Connection, _cursor: Any, statement: str,
-                        *_args: Any) -> None:  # fmt: skip
-        if self._HELD not in connection.info and self._WRITES.match(statement):
-            await_only(self._take_turn())
-            connection.info[self._HELD] = True
-
-    async def _take_turn(self) -> None:
-        try:
-            async with asyncio.timeout(self.timeout):
-                await self._lock.acquire()
-        except TimeoutError:
-            raise sa.exc.OperationalError(
-                "BEGIN", None, sqlite3.OperationalError("database is locked")
-            ) from None
-
-    def _transaction_ended(self, connection: Connection) -> None:
-        self._give_back(connection.info)
-
-    def _returned(self, _dbapi_connection: Any, record: Any, *_args: Any) -> None:
-        self._give_back(record.info)
-
-    def _give_back(self, info: dict[Any, Any]) -> None:
-        if info.pop(self._HELD, False):
-            self._lock.release()
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:

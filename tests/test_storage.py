@@ -261,3 +261,44 @@ async def test_a_sqlite_write_that_is_not_committed_gives_the_turn_back(
     async with asyncio.timeout(5):
         await write(sqlite_tally, 2)
     assert await tally(sqlite_tally) == [2]
+
+
+async def test_sqlite_statements_bring_back_rows_counts_and_ids_as_the_driver_does(
+    sqlite_tally: AsyncEngine,
+) -> None:
+    """Each statement is one trip to aiosqlite's thread (storage.sqlite_engine): what
+    SQLAlchemy reads from the cursor afterwards must still be there."""
+    async with sqlite_tally.begin() as connection:
+        inserted = await connection.execute(sa.text("INSERT INTO tally VALUES (5)"))
+        assert inserted.lastrowid == 1 and inserted.rowcount == 1
+        many = await connection.execute(
+            sa.text("INSERT INTO tally VALUES (:n)"), [{"n": 6}, {"n": 7}, {"n": 8}]
+        )
+        assert many.rowcount == 3
+        returned = await connection.execute(
+            sa.text("INSERT INTO tally VALUES (9), (10) RETURNING n * 2")
+        )
+        assert sorted(returned.scalars()) == [18, 20]
+        changed = await connection.execute(sa.text("UPDATE tally SET n = n + 100 WHERE n > 7"))
+        assert changed.rowcount == 3
+        with pytest.raises(sa.exc.OperationalError, match="no such column"):
+            await connection.execute(sa.text("SELECT missing_column FROM tally"))
+        streamed = await connection.stream(sa.text("SELECT n FROM tally ORDER BY n"))
+        assert [n async for n in streamed.scalars()] == [5, 6, 7, 108, 109, 110]
+    assert await tally(sqlite_tally) == [5, 6, 7, 108, 109, 110]
+
+
+async def test_many_sqlite_connections_at_once_each_get_their_own_answers(
+    sqlite_tally: AsyncEngine,
+) -> None:
+    await asyncio.gather(*(write(sqlite_tally, n) for n in range(20)))
+
+    async def count_below(limit: int) -> int:
+        async with sqlite_tally.connect() as connection:
+            result = await connection.execute(
+                sa.text("SELECT count(*) FROM tally WHERE n < :limit"), {"limit": limit}
+            )
+            return int(result.scalar_one())
+
+    assert await asyncio.gather(*(count_below(n) for n in range(20))) == list(range(20))
+

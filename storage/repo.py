@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -323,10 +324,22 @@ async def chats_with_deferred_messages(
     return {chat_id: first_id for chat_id, first_id in result.all() if first_id is not None}
 
 
-async def update_message(*, session: AsyncSession, message_id: int, **values: Any) -> None:
-    await session.exec(  # type: ignore[call-overload]
-        sa.update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(**values)
-    )
+async def update_messages(
+    *, session: AsyncSession, changes: Sequence[tuple[int, dict[str, Any]]]
+) -> None:
+    """Several messages' changes (id, values), one statement for each shape of values."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for message_id, values in changes:
+        row = {"message_id": message_id, **{f"new_{key}": value for key, value in values.items()}}
+        shapes[tuple(sorted(values))].append(row)
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    for keys, rows in shapes.items():
+        await session.exec(  # type: ignore[call-overload]
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("message_id"))
+            .values({key: sa.bindparam(f"new_{key}") for key in keys}),
+            params=rows,
+        )
 
 
 async def outbox_of(*, session: AsyncSession, status: str | None = None) -> list[OutboxMessage]:

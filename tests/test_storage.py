@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
+from bot.outbox import Records
 from storage import repo
 from storage.db import (
     SessionFactory,
@@ -302,3 +303,56 @@ async def test_many_sqlite_connections_at_once_each_get_their_own_answers(
 
     assert await asyncio.gather(*(count_below(n) for n in range(20))) == list(range(20))
 
+
+# --- the outbox's records, written together (bot.outbox.Records) -------------------------------
+
+
+async def pending_messages(sessions: SessionFactory, count: int) -> list[int]:
+    async with sessions() as session:
+        messages = [
+            OutboxMessage(
+                chat_id=n, kind="message", payload={"text": str(n)}, created_at=NOW,
+                not_before=NOW,
+            )
+            for n in range(count)
+        ]
+        session.add_all(messages)
+        await session.commit()
+        return [m.id or 0 for m in messages]
+
+
+async def test_what_became_of_messages_sent_at_once_is_recorded_for_each(
+    sessions: SessionFactory,
+) -> None:
+    records = Records(sessions)
+    sent, deferred, failed = await pending_messages(sessions, 3)
+    later = NOW + timedelta(seconds=30)
+    await asyncio.gather(
+        records.write(sent, status="sent", attempts=1, sent_at=NOW, sent_message_id=77),
+        records.write(deferred, attempts=1, not_before=later, last_error="timeout"),
+        records.write(failed, status="failed", attempts=1, last_error="chat not found"),
+    )
+    async with sessions() as session:
+        rows = {m.id: m for m in await repo.outbox_of(session=session)}
+    assert (rows[sent].status, rows[sent].sent_message_id, rows[sent].sent_at) == (
+        "sent", 77, NOW
+    )
+    assert (rows[deferred].status, rows[deferred].not_before) == ("pending", later)
+    assert (rows[failed].status, rows[failed].last_error) == ("failed", "chat not found")
+
+
+async def test_a_record_the_database_refuses_fails_its_writers_and_the_next_is_written(
+    sessions: SessionFactory,
+) -> None:
+    records = Records(sessions)
+    first, second, third = await pending_messages(sessions, 3)
+    results = await asyncio.gather(
+        records.write(first, status=None),  # NOT NULL: the database refuses it
+        records.write(second, status="sent"),
+        return_exceptions=True,
+    )
+    assert all(isinstance(result, IntegrityError) for result in results)
+    await records.write(third, status="sent")
+    async with sessions() as session:
+        statuses = {m.id: m.status for m in await repo.outbox_of(session=session)}
+    assert statuses == {first: "pending", second: "pending", third: "sent"}

@@ -38,13 +38,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -336,6 +338,19 @@ def report(name: str, measured: Measured, reports: int, telegram_work: str) -> f
     return throughput
 
 
+@contextlib.contextmanager
+def workspace(name: str, keep: Path | None) -> Iterator[str]:
+    """A setup's working directory: thrown away, or a fresh one kept under ``keep``."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix=f"gridbot-load-{name}-") as workdir:
+            yield workdir
+        return
+    kept = keep / name
+    shutil.rmtree(kept, ignore_errors=True)
+    kept.mkdir(parents=True)
+    yield str(kept)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reports", type=int, default=400)
@@ -350,6 +365,8 @@ async def main() -> None:
     parser.add_argument("--photo", default="1280x960", help="photo size, as Telegram sends")
     parser.add_argument("--telegram-work", choices=["in-run", "ahead"], default="in-run",
                         help="the emulator's photo resizing: as captains post, or before timing")
+    parser.add_argument("--keep", type=Path, help="keep each setup's database, photos and logs "
+                        "in a folder of this directory, to look into afterwards")
     args = parser.parse_args()
     width, height = (int(side) for side in args.photo.split("x"))
     photos = [sample_photo(seed, width=width, height=height) for seed in range(args.reports)]
@@ -367,7 +384,7 @@ async def main() -> None:
         global WORKERS
         WORKERS = workers
         name = f"{setup}-{workers}" if workers else setup
-        with tempfile.TemporaryDirectory(prefix=f"gridbot-load-{name}-") as workdir:
+        with workspace(name, args.keep) as workdir:
             async with benchkit.scratch_database(args.postgres, Path(workdir), "load") as url:
                 SERVERS.update(database=url, redis=args.redis or "")
                 measured = await drive(

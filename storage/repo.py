@@ -25,6 +25,7 @@ from storage.models import (
     TicketFollower,
     WeeklyDigest,
 )
+from storage.sqlite_engine import GOES_FIRST
 
 # --- stations and people -------------------------------------------------------------------
 
@@ -337,7 +338,8 @@ async def update_messages(
         await session.exec(  # type: ignore[call-overload]
             sa.update(table)
             .where(table.c.id == sa.bindparam("message_id"))
-            .values({key: sa.bindparam(f"new_{key}") for key in keys}),
+            .values({key: sa.bindparam(f"new_{key}") for key in keys})
+            .execution_options(**GOES_FIRST),  # every chat's next message waits for them
             params=rows,
         )
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
+import itertools
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -32,7 +34,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import EMPTY_DICT, await_only
 
-__all__ = ["WriterTurns", "configure"]
+__all__ = ["GOES_FIRST", "WriterTurns", "configure"]
+
+_FIRST = "gridbot_goes_first"
+# Execution options for a transaction's first write whose writer goes before the others
+# waiting for their turn (`WriterTurns`).
+GOES_FIRST = {_FIRST: True}
 
 
 
@@ -57,6 +64,9 @@ def configure(engine: AsyncEngine, *, busy_seconds: float) -> None:
     turns.install(engine)
 
 
+_HANDED_OVER = object()  # the turn is on its way to the writer just woken
+
+
 class WriterTurns:
     """SQLite lets one connection write at a time. This process's writers wait for their
     turn here, in order, woken the moment the writer before them has committed, instead of in
@@ -67,14 +77,17 @@ class WriterTurns:
     The turn is taken where Python's sqlite3 opens its transaction, before the first INSERT,
     UPDATE, DELETE or REPLACE, and given back once the transaction has ended: after its
     COMMIT or ROLLBACK has run, so the next writer never finds the database still locked.
+    Writers wait in order, except one whose first write is marked `GOES_FIRST`: the
+    outbox's records, which every chat's next message waits for.
     """
 
     _WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._lock = asyncio.Lock()
         self._holder: object | None = None  # the DBAPI connection whose turn it is
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap
+        self._order = itertools.count()
 
     def install(self, engine: AsyncEngine) -> None:
         sync = engine.sync_engine
@@ -84,27 +97,57 @@ class WriterTurns:
         for name in ("reset", "checkin", "invalidate", "close"):
             event.listen(sync.pool, name, self._returned)
 
+    @property
+    def waiting(self) -> int:
+        """How many writers wait for their turn."""
+        return len(self._waiting)
+
     def ended(self, dbapi_connection: object) -> None:
         """The connection's transaction is over (committed or rolled back)."""
         if self._holder is not None and self._holder is dbapi_connection:
-            self._holder = None
-            self._lock.release()
+            self._pass_on()
 
-    def _before_execute(self, connection: Connection, _cursor: Any, statement: str,
-                        *_args: Any) -> None:  # fmt: skip
+    def _before_execute(
+        self, connection: Connection, _cursor: Any, statement: str, _parameters: Any,
+        context: Any, _executemany: bool,
+    ) -> None:  # fmt: skip
         holder = connection.connection.dbapi_connection
         if self._holder is not holder and self._WRITES.match(statement):
-            await_only(self._take(holder))
+            first = context is not None and bool(context.execution_options.get(_FIRST))
+            await_only(self._take(holder, first=first))
 
-    async def _take(self, holder: object) -> None:
+    async def _take(self, holder: object, *, first: bool) -> None:
+        if self._holder is None and not self._waiting:
+            self._holder = holder
+            return
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (0 if first else 1, next(self._order), woken)
+        heapq.heappush(self._waiting, entry)
         try:
             async with asyncio.timeout(self.timeout):
-                await self._lock.acquire()
-        except TimeoutError:
-            raise sa.exc.OperationalError(
-                "BEGIN", None, sqlite3.OperationalError("database is locked")
-            ) from None
+                await woken
+        except BaseException as error:
+            if woken.done() and not woken.cancelled():
+                self._pass_on()  # handed the turn just as it gave up: on to the next
+            else:
+                self._waiting.remove(entry)
+                heapq.heapify(self._waiting)
+            if isinstance(error, TimeoutError):
+                raise sa.exc.OperationalError(
+                    "BEGIN", None, sqlite3.OperationalError("database is locked")
+                ) from None
+            raise
         self._holder = holder
+
+    def _pass_on(self) -> None:
+        """The turn to the first writer still waiting, or to nobody."""
+        while self._waiting:
+            _, _, woken = heapq.heappop(self._waiting)
+            if not woken.done():
+                woken.set_result(None)
+                self._holder = _HANDED_OVER
+                return
+        self._holder = None
 
     def _returned(self, dbapi_connection: object, *_args: Any) -> None:
         self.ended(dbapi_connection)

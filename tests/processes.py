@@ -1,4 +1,5 @@
-"""Real gridbot processes for fault tests: started as an operator would, killed with SIGKILL."""
+"""Real gridbot processes for fault tests: started as an operator would, killed with SIGKILL;
+and waiting for what they (or other tasks) do."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -61,3 +63,10 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def wait_until(condition: Callable[[], bool], *, within: float = 60) -> None:
+    """Wait for something another task or process does (not for time to pass)."""
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110 (no event to wait on across processes)
+            await asyncio.sleep(0.02)

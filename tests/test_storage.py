@@ -26,6 +26,9 @@ from storage.db import (
     type_changed,
 )
 from storage.models import OutboxMessage, Ticket
+from storage.sqlite_engine import GOES_FIRST
+
+from processes import wait_until
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -244,6 +247,31 @@ async def test_a_sqlite_writer_left_waiting_too_long_is_told_the_database_is_loc
         await first.commit()
     await write(sqlite_tally, 3)  # the refused writer gave nothing away it did not have
     assert await tally(sqlite_tally) == [1, 3]
+
+
+async def test_a_sqlite_writer_marked_to_go_first_goes_before_those_waiting(
+    sqlite_tally: AsyncEngine,
+) -> None:
+    async def write_first(engine: AsyncEngine, n: int) -> None:
+        async with engine.begin() as connection:
+            await connection.execute(
+                sa.text("INSERT INTO tally VALUES (:n)").execution_options(**GOES_FIRST),
+                {"n": n},
+            )
+
+    async with sqlite_tally.connect() as holding:
+        await holding.execute(sa.text("INSERT INTO tally VALUES (1)"))
+        turns = (await holding.get_raw_connection()).dbapi_connection.turns
+        waiting = []
+        for n, start in enumerate([write, write, write_first], start=2):
+            waiting.append(asyncio.create_task(start(sqlite_tally, n)))
+            await wait_until(lambda: turns.waiting == len(waiting))
+        await holding.commit()
+    async with asyncio.timeout(5):
+        await asyncio.gather(*waiting)
+    async with sqlite_tally.connect() as connection:
+        order = await connection.execute(sa.text("SELECT n FROM tally ORDER BY rowid"))
+        assert list(order.scalars()) == [1, 4, 2, 3]
 
 
 @pytest.mark.parametrize("ending", ["rollback", "close", "error"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +31,7 @@ from storage.models import Person, Ticket, TicketEvent
 
 from conftest import TOKEN, sample_deployment_with
 from factories import make_jpeg
-from processes import GridbotProcess
+from processes import GridbotProcess, wait_until
 
 INTAKE = -1001000000002
 NO_QUIET_HOURS = {"first_after": "2h", "every": "4h", "escalate_after": 3}
@@ -248,14 +248,6 @@ def heard(emulator: BotAPIEmulator, chiefs: list[User]) -> list[int]:
         for m in emulator.sent
         if m.chat_id in ids and (found := REMINDER.search(m.body))
     ]
-
-
-async def wait_until(condition: Callable[[], bool], *, within: float = 60) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 @asynccontextmanager

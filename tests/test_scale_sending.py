@@ -11,7 +11,7 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from storage.db import create_engine, session_factory
 from storage.models import OutboxMessage
 
 from conftest import TOKEN, sample_deployment_with
-from processes import GridbotProcess
+from processes import GridbotProcess, wait_until
 
 BURST = re.compile(r"^群发 (\d+)-(\d+)$")
 NO_QUIET_HOURS = {"first_after": "2h", "every": "4h", "escalate_after": 3}
@@ -43,14 +43,6 @@ def process_env(database_url: str, deployment: Deployment, **extra: str) -> dict
         "GRIDBOT_LOG_LEVEL": "INFO",
         **extra,
     }
-
-
-async def wait_until(condition: Callable[[], bool], *, within: float = 60) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def enqueue_burst(database_url: str, chats: list[int], *, batch: int, each: int) -> None:

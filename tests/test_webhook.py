@@ -39,7 +39,7 @@ from storage.models import OutboxMessage, ReceivedUpdate
 from conftest import SAMPLE, TOKEN, Clock, World, district_people, sample_deployment_with
 from factories import make_jpeg
 from fake_geocoder import FakeGeocoder, FakePlace
-from processes import GridbotProcess, free_port
+from processes import GridbotProcess, free_port, wait_until
 
 SECRET = "webhook_test-Secret_0123456789"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -579,13 +579,6 @@ def online(tmp_path: Path, fake: FakeGeocoder) -> Deployment:
     return sample_deployment_with(tmp_path, geocoding={"providers": [provider]})
 
 
-async def until(condition: Callable[[], bool], within: float = 20.0) -> None:
-    """Wait for something another task or process does (not for time to pass)."""
-    async with asyncio.timeout(within):
-        while not condition():  # noqa: ASYNC110 (no event to wait on across processes)
-            await asyncio.sleep(0.02)
-
-
 async def test_stopping_finishes_the_update_in_hand_and_refuses_new_ones(
     database_url: str, tmp_path: Path, fake: FakeGeocoder
 ) -> None:
@@ -594,12 +587,12 @@ async def test_stopping_finishes_the_update_in_hand_and_refuses_new_ones(
     async with webhook_world(database_url, deployment, tmp_path) as hooked:
         world = hooked.world
         await world.captain.send_photo(world.intake, make_jpeg(seed=10), caption=UNKNOWN_ROAD)
-        await until(lambda: fake.count() == 1)  # the report is being handled
+        await wait_until(lambda: fake.count() == 1)  # the report is being handled
         next_one = await hooked.taken_from_the_queue(
             lambda: world.captain.send_photo(world.intake, make_jpeg(seed=11), caption=REPORT)
         )
         stopping = asyncio.create_task(hooked.server.stop())
-        await until(lambda: hooked.server.state == "stopping")
+        await wait_until(lambda: hooked.server.state == "stopping")
         assert await hooked.post(next_one) == 503
         status, body = await hooked.get("/healthz")
         assert status == 503 and json.loads(body)["worker"] == "stopping"
@@ -631,7 +624,7 @@ async def test_an_update_unfinished_when_the_wait_runs_out_is_replayed_at_the_ne
     async with webhook_world(database_url, deployment, tmp_path, drain_seconds=0.5) as hooked:
         world = hooked.world
         await world.captain.send_photo(world.intake, make_jpeg(seed=12), caption=UNKNOWN_ROAD)
-        await until(lambda: fake.count() == 1)
+        await wait_until(lambda: fake.count() == 1)
         await asyncio.wait_for(hooked.server.stop(), timeout=20)
         [left] = [u for u in await hooked.inbox() if u.handled_at is None]
         assert left.claimed_by is None  # given back: any worker may take it at once
@@ -693,7 +686,7 @@ async def test_the_webhook_command_registers_serves_and_stops_on_sigterm(
         ).start()
         try:
             await healthy(port, process)
-            await until(lambda: emulator.calls["setWebhook"] == 1)
+            await wait_until(lambda: emulator.calls["setWebhook"] == 1)
             await captain.send_photo(intake, make_jpeg(seed=13), caption=REPORT)
             ack = await emulator.wait_for(intake, contains="#1", timeout=60)
             assert "汾阳路社区工作站" in ack.body

@@ -19,12 +19,13 @@ from aiogram.client.session.middlewares.base import (
 from aiogram.methods import GetUpdates, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, Update, User
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deployment import Deployment
 from bot.i18n import Translator
 from bot.tickets import Sender
 from storage import repo
-from storage.db import SessionFactory
+from storage.db import GroupCommit, SessionFactory
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ class InboxMiddleware(BaseMiddleware):
     def __init__(self, sessions: SessionFactory, clock: Callable[[], datetime]) -> None:
         self.sessions = sessions
         self.clock = clock
+        # Updates handled at about the same moment are marked in one transaction.
+        self._handled = GroupCommit(sessions, _mark_handled, name="inbox-handled")
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
@@ -139,11 +142,13 @@ class InboxMiddleware(BaseMiddleware):
         return result
 
     async def _mark_handled(self, update_id: int, error: str | None) -> None:
-        async with self.sessions() as session:
-            await repo.mark_update_handled(
-                session=session, update_id=update_id, now=self.clock(), error=error
-            )
-            await session.commit()
+        await self._handled.add((update_id, self.clock(), error))
+
+
+async def _mark_handled(
+    session: AsyncSession, handled: list[tuple[int, datetime, str | None]]
+) -> None:
+    await repo.mark_updates_handled(session=session, handled=handled)
 
 
 class SessionMiddleware(BaseMiddleware):

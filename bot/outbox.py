@@ -58,10 +58,11 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.photos import PhotoStore
 from storage import repo
-from storage.db import SessionFactory
+from storage.db import GroupCommit, SessionFactory
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,11 @@ class OutboxSender:
         self.idle = asyncio.Event()  # set when a round found nothing due (tests, shutdown)
         self._stopped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._records = Records(sessions)
+        # What became of each message: senders of several chats finishing at about the same
+        # moment share one transaction. Each chat's next message still waits for its own
+        # record, so a sender that dies leaves at most one message per chat sent and not
+        # recorded.
+        self._records = message_records(sessions)
 
     def wake(self) -> None:
         """Called after a commit that added messages: send them now instead of at the next poll
@@ -409,12 +414,11 @@ class OutboxSender:
         return BufferedInputFile(data, filename=path.name)
 
     async def _defer(self, message: OutboxMessage, *, seconds: float, error: str) -> None:
-        await self._records.write(
-            message.id or 0,
-            attempts=message.attempts + 1,
-            not_before=self.clock() + timedelta(seconds=seconds),
-            last_error=error[:512],
-        )
+        await self._records.add((message.id or 0, {
+            "attempts": message.attempts + 1,
+            "not_before": self.clock() + timedelta(seconds=seconds),
+            "last_error": error[:512],
+        }))  # fmt: skip
 
     async def _finish(
         self, message: OutboxMessage, *, status: str, error: str | None = None,
@@ -425,46 +429,20 @@ class OutboxSender:
             values.update(sent_at=self.clock(), sent_message_id=sent_message_id)
         if error:  # a sent message keeps the reason of its last delay, for the record
             values["last_error"] = error[:512]
-        await self._records.write(message.id or 0, **values)
+        await self._records.add((message.id or 0, values))
 
 
-class Records:
-    """What became of each message, written together: the chats' senders that finish a
-    message at about the same moment share one transaction (a group commit), instead of
-    queueing for SQLite's one writer each in turn. Each still waits for its own record to
-    be committed before its chat's next message goes, so a sender that dies leaves at most
-    one message per chat sent and not recorded, as before."""
 
-    def __init__(self, sessions: SessionFactory) -> None:
-        self.sessions = sessions
-        self._pending: list[tuple[int, dict[str, Any], asyncio.Future[None]]] = []
-        self._writing: asyncio.Task[None] | None = None
+MessageRecord = tuple[int, dict[str, Any]]  # a message's id, and the values to set on it
 
-    async def write(self, message_id: int, **values: Any) -> None:
-        """Record ``values`` on the message; back once they are committed."""
-        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((message_id, values, committed))
-        if self._writing is None or self._writing.done():
-            self._writing = asyncio.create_task(self._write_pending(), name="outbox-records")
-        await committed
 
-    async def _write_pending(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                async with self.sessions() as session:
-                    await repo.update_messages(
-                        session=session, changes=[(mid, values) for mid, values, _ in batch]
-                    )
-                    await session.commit()
-            except Exception as error:  # each waiting sender sees it, as if it wrote alone
-                for _, _, committed in batch:
-                    if not committed.done():
-                        committed.set_exception(error)
-            else:
-                for _, _, committed in batch:
-                    if not committed.done():
-                        committed.set_result(None)
+def message_records(sessions: SessionFactory) -> GroupCommit[MessageRecord]:
+    """What became of messages (`repo.update_messages`), committed together."""
+
+    async def write(session: AsyncSession, changes: list[MessageRecord]) -> None:
+        await repo.update_messages(session=session, changes=changes)
+
+    return GroupCommit(sessions, write, name="outbox-records")
 
 
 def _chat_is_gone(error: Exception) -> bool:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -22,6 +22,7 @@ from storage import sqlite_engine
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 SessionFactory = async_sessionmaker[AsyncSession]
+Item = TypeVar("Item")
 MIGRATION_LOCK = 0x67726964  # an advisory lock key of our own ("grid")
 START_LOCK = MIGRATION_LOCK + 1  # held while a starting process prepares the database
 BUSY_SECONDS = 30  # how long a SQLite writer waits for the one before it
@@ -42,6 +43,50 @@ def create_engine(url: str, *, busy_seconds: float = BUSY_SECONDS, **kwargs: Any
         sqlite_engine.configure(engine, busy_seconds=busy_seconds)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class GroupCommit(Generic[Item]):
+    """Small writes that come at about the same moment, committed in one transaction (a group
+    commit) instead of each queueing for SQLite's one writer, or PostgreSQL's fsync, alone.
+
+    ``write(session, items)`` writes a batch. A writer waits for the commit that holds its
+    item, so what it does next can count on it; a failed commit fails every writer in it.
+    While one batch is being written, the next gathers.
+    """
+
+    def __init__(
+        self, sessions: SessionFactory,
+        write: Callable[[AsyncSession, list[Item]], Awaitable[None]], *, name: str,
+    ) -> None:  # fmt: skip
+        self.sessions = sessions
+        self.write = write
+        self.name = name
+        self._pending: list[tuple[Item, asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    async def add(self, item: Item) -> None:
+        """Write ``item`` with whatever else is waiting; back once it is committed."""
+        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, committed))
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write_pending(), name=self.name)
+        await committed
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                async with self.sessions() as session:
+                    await self.write(session, [item for item, _ in batch])
+                    await session.commit()
+            except Exception as error:
+                for _, committed in batch:
+                    if not committed.done():
+                        committed.set_exception(error)
+            else:
+                for _, committed in batch:
+                    if not committed.done():
+                        committed.set_result(None)
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:

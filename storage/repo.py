@@ -454,10 +454,22 @@ async def _own_unhandled_claims(
 async def mark_update_handled(
     *, session: AsyncSession, update_id: int, now: datetime, error: str | None = None
 ) -> None:
+    await mark_updates_handled(session=session, handled=[(update_id, now, error)])
+
+
+async def mark_updates_handled(
+    *, session: AsyncSession, handled: Sequence[tuple[int, datetime, str | None]]
+) -> None:
+    """Several updates handled: (update id, when, the error if one stopped it)."""
+    table = ReceivedUpdate.__table__  # type: ignore[attr-defined]
     await session.exec(  # type: ignore[call-overload]
-        sa.update(ReceivedUpdate)
-        .where(col(ReceivedUpdate.update_id) == update_id)
-        .values(handled_at=now, error=error[:512] if error else None)
+        sa.update(table)
+        .where(table.c.update_id == sa.bindparam("handled_id"))
+        .values(handled_at=sa.bindparam("handled_at_"), error=sa.bindparam("error_")),
+        params=[
+            {"handled_id": u, "handled_at_": at, "error_": error[:512] if error else None}
+            for u, at, error in handled
+        ],
     )
 
 

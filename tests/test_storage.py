@@ -13,9 +13,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
-from bot.outbox import Records
+from bot.outbox import message_records
 from storage import repo
 from storage.db import (
     SessionFactory,
@@ -25,7 +25,7 @@ from storage.db import (
     session_factory,
     type_changed,
 )
-from storage.models import OutboxMessage, Ticket
+from storage.models import OutboxMessage, ReceivedUpdate, Ticket
 from storage.sqlite_engine import GOES_FIRST
 
 from processes import wait_until
@@ -332,7 +332,7 @@ async def test_many_sqlite_connections_at_once_each_get_their_own_answers(
     assert await asyncio.gather(*(count_below(n) for n in range(20))) == list(range(20))
 
 
-# --- the outbox's records, written together (bot.outbox.Records) -------------------------------
+# --- small writes committed together (storage.db.GroupCommit, the outbox's records) ----------
 
 
 async def pending_messages(sessions: SessionFactory, count: int) -> list[int]:
@@ -352,13 +352,13 @@ async def pending_messages(sessions: SessionFactory, count: int) -> list[int]:
 async def test_what_became_of_messages_sent_at_once_is_recorded_for_each(
     sessions: SessionFactory,
 ) -> None:
-    records = Records(sessions)
+    records = message_records(sessions)
     sent, deferred, failed = await pending_messages(sessions, 3)
     later = NOW + timedelta(seconds=30)
     await asyncio.gather(
-        records.write(sent, status="sent", attempts=1, sent_at=NOW, sent_message_id=77),
-        records.write(deferred, attempts=1, not_before=later, last_error="timeout"),
-        records.write(failed, status="failed", attempts=1, last_error="chat not found"),
+        records.add((sent, dict(status="sent", attempts=1, sent_at=NOW, sent_message_id=77))),
+        records.add((deferred, dict(attempts=1, not_before=later, last_error="timeout"))),
+        records.add((failed, dict(status="failed", attempts=1, last_error="chat not found"))),
     )
     async with sessions() as session:
         rows = {m.id: m for m in await repo.outbox_of(session=session)}
@@ -372,15 +372,38 @@ async def test_what_became_of_messages_sent_at_once_is_recorded_for_each(
 async def test_a_record_the_database_refuses_fails_its_writers_and_the_next_is_written(
     sessions: SessionFactory,
 ) -> None:
-    records = Records(sessions)
+    records = message_records(sessions)
     first, second, third = await pending_messages(sessions, 3)
     results = await asyncio.gather(
-        records.write(first, status=None),  # NOT NULL: the database refuses it
-        records.write(second, status="sent"),
+        records.add((first, dict(status=None))),  # NOT NULL: the database refuses it
+        records.add((second, dict(status="sent"))),
         return_exceptions=True,
     )
     assert all(isinstance(result, IntegrityError) for result in results)
-    await records.write(third, status="sent")
+    await records.add((third, dict(status="sent")))
     async with sessions() as session:
         statuses = {m.id: m.status for m in await repo.outbox_of(session=session)}
     assert statuses == {first: "pending", second: "pending", third: "sent"}
+
+
+async def test_updates_handled_at_once_are_marked_each_with_its_error(
+    sessions: SessionFactory,
+) -> None:
+    async with sessions() as session:
+        for update_id in (1, 2, 3):
+            assert await repo.record_update(
+                session=session, update_id=update_id, payload={}, now=NOW
+            )
+        await session.commit()
+    async with sessions() as session:
+        await repo.mark_updates_handled(
+            session=session, handled=[(1, NOW, None), (3, NOW, "KeyError: " + "x" * 600)]
+        )
+        await session.commit()
+    async with sessions() as session:
+        assert [u.update_id for u in await repo.unhandled_updates(session=session)] == [2]
+        errors = {
+            u.update_id: u.error
+            for u in (await session.exec(select(ReceivedUpdate))).all()
+        }
+    assert errors[1] is None and errors[3] is not None and len(errors[3]) == 512

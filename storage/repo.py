@@ -65,8 +65,18 @@ async def stations_with_chiefs(
 
 
 async def person_by_telegram_id(*, session: AsyncSession, telegram_id: int) -> Person | None:
+    """The person, read once per session: handling one update asks for its sender several
+    times (their language, whether they may report, the reporter), so the person found is
+    kept with the session while it is current there (not expired by a rollback)."""
+    found: dict[int, Person] = session.info.setdefault("people", {})
+    known = found.get(telegram_id)
+    if known is not None and known in session and not sa.inspect(known).expired_attributes:
+        return known
     result = await session.exec(select(Person).where(Person.telegram_id == telegram_id))
-    return result.first()
+    person = result.first()
+    if person is not None:
+        found[telegram_id] = person
+    return person
 
 
 async def get_person(*, session: AsyncSession, person_id: int) -> Person | None:
@@ -635,16 +645,15 @@ async def nearby_tickets(
     still_open = ("new", "assigned", "claimed", "reopened", "parked", "resolved")
     near = (col(Ticket.cell).in_(cells), Ticket.id != exclude)
     # Two index range scans on (cell, status, closed_at) rather than one OR that would read
-    # every old ticket in the cells.
-    open_ones = await session.exec(
-        select(Ticket).where(*near, col(Ticket.status).in_(still_open))
-    )
-    result = await session.exec(
+    # every old ticket in the cells; in one statement.
+    both = sa.union_all(
+        select(Ticket).where(*near, col(Ticket.status).in_(still_open)),
         select(Ticket).where(
             *near, Ticket.status == "closed", col(Ticket.closed_at) >= closed_since
-        )
+        ),
     )
-    return list(open_ones.all()) + list(result.all())
+    result = await session.exec(select(Ticket).from_statement(both))  # type: ignore[call-overload]
+    return list(result.scalars().all())
 
 
 async def photo_keys(
@@ -766,12 +775,8 @@ async def use_invitation(
 
 async def chosen_language(*, session: AsyncSession, telegram_id: int) -> str | None:
     """The language this person chose with /lang, or None if they never did."""
-    result = await session.exec(
-        select(Person.language).where(
-            Person.telegram_id == telegram_id, col(Person.language_chosen).is_(True)
-        )
-    )
-    return result.first()
+    person = await person_by_telegram_id(session=session, telegram_id=telegram_id)
+    return person.language if person is not None and person.language_chosen else None
 
 
 async def import_people(

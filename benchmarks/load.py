@@ -74,11 +74,18 @@ class Measured:
     presses: list[float] = field(default_factory=list)
     elapsed: float = 0.0
     peak_rss_kib: list[int] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)  # each process's, during reports
 
 
 def addresses() -> list[str]:
     with (SAMPLE / "addresses.csv").open(encoding="utf-8") as handle:
         return [row["address"] for row in csv.DictReader(handle)]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has used so far (user + system)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -280,6 +287,7 @@ async def drive(
                     measured.latencies.append(answer.accepted_at - began)
 
             began = time.monotonic()
+            cpu_before = [cpu_seconds(child.pid) for child in children]
             with benchkit.progress(f"{name}: reports") as bar:
                 task = bar.add_task("reports", total=reports)
                 workers = [asyncio.create_task(captain(i)) for i in range(concurrency)]
@@ -288,6 +296,10 @@ async def drive(
                     await asyncio.sleep(0.2)
                 await asyncio.gather(*workers)
             measured.elapsed = time.monotonic() - began
+            measured.cpu_seconds = [
+                cpu_seconds(child.pid) - before
+                for child, before in zip(children, cpu_before, strict=True)
+            ]
             if name != "floor":
                 measured.presses = await press_cards(emulator, chiefs)
             measured.peak_rss_kib = [peak_rss_kib(child.pid) for child in children]
@@ -332,6 +344,9 @@ def report(name: str, measured: Measured, reports: int, telegram_work: str) -> f
                       presses=len(measured.presses))
         benchkit.emit("load", "press_p95", statistics.quantiles(measured.presses, n=20)[-1], "s",
                       setup=name)
+    for pid_index, cpu in enumerate(measured.cpu_seconds):
+        benchkit.emit("load", "cpu_per_report", round(cpu / reports * 1000, 1), "ms",
+                      setup=name, process=pid_index)
     for pid_index, kib in enumerate(measured.peak_rss_kib):
         benchkit.emit("load", "peak_rss", round(kib / 1024, 1), "MiB", setup=name,
                       process=pid_index)

@@ -8,8 +8,10 @@
   description, row count and last row id from what that call brought back.
 - **Writers take turns** (`WriterTurns`).
 
-Uses what SQLAlchemy's own adapter uses of aiosqlite: the connection's worker queue
-(`_execute`) and its sqlite3 connection (`_conn`).
+SQLAlchemy makes its aiosqlite connections of one fixed class, so each new connection is
+given a subclass of it (same layout) that does the above. It uses what SQLAlchemy's own
+adapter uses of aiosqlite: the connection's worker queue (`_execute`) and its sqlite3
+connection (`_conn`); the tests of `tests/test_storage.py` run every statement through it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ _FIRST = "gridbot_goes_first"
 # Execution options for a transaction's first write whose writer goes before the others
 # waiting for their turn (`WriterTurns`).
 GOES_FIRST = {_FIRST: True}
-
 
 
 def configure(engine: AsyncEngine, *, busy_seconds: float) -> None:

@@ -274,9 +274,7 @@ class TicketService:
                     finding = from_gps
 
         reporter = await self.person(session, report.sender)
-        kept = [
-            (photo, info, await self._keep_photo(photo, info)) for photo, info in checked
-        ]
+        kept = [await self._keep_photo(photo, info) for photo, info in checked]
         now = self.clock()
         ticket = Ticket(
             status=Status.NEW,
@@ -300,16 +298,12 @@ class TicketService:
         )
         route = await self._route(
             session, ticket=ticket, finding=finding,
-            photos=[(photo.file_unique_id, stored.sha256, info.phash)
-                    for photo, info, stored in kept],
-        )  # fmt: skip
+            photos=[k.keys for k in kept],
+        )
         # Everything read: from here on this transaction only writes.
         await repo.add_ticket(session=session, ticket=ticket)
         photos = [
-            await self._add_photo(
-                session, ticket=ticket, photo=photo, info=info, stored=stored, kind="report"
-            )
-            for photo, info, stored in kept
+            await self._add_photo(session, ticket=ticket, kept=k, kind="report") for k in kept
         ]
         await self._event(
             session, ticket=ticket, actor=reporter, role=Role.REPORTER, action="report",
@@ -582,7 +576,7 @@ class TicketService:
                 info = await asyncio.to_thread(inspect_image, photo.data)
             except PhotoError as error:
                 raise PhotoRefused(error) from error
-            kept = (photo, info, await self._keep_photo(photo, info))
+            kept = await self._keep_photo(photo, info)
         audience = await self._audience(
             session, ticket=ticket, action=action,
             station_key=target.key if target is not None else ticket.station_key,
@@ -590,9 +584,7 @@ class TicketService:
         # Everything read: from here on this transaction only writes.
         after_photo = None
         if kept is not None:
-            after_photo = await self._add_photo(
-                session, ticket=ticket, photo=kept[0], info=kept[1], stored=kept[2], kind="after"
-            )
+            after_photo = await self._add_photo(session, ticket=ticket, kept=kept, kind="after")
         role = self._acting_role(before, action, roles)
         now = self.clock()
         ticket.status = after
@@ -888,20 +880,10 @@ class TicketService:
         if photos is None:
             keys = await repo.photo_keys(session=session, ticket_ids=[ticket.id or 0])
             photos = keys.get(ticket.id or 0, [])
-        repeat = await self._find_repeat(
-            session, ticket=ticket,
-            seen=Sighting(
-                lat=place.lat, lon=place.lon, address=self._address(place),
-                category=ticket.category_key, description=ticket.description,
-                phashes=tuple(p for _, _, p in photos if p),
-                sha256s=tuple(sha for _, sha, _ in photos),
-                file_unique_ids=tuple(unique for unique, _, _ in photos),
-                at=ticket.created_at,
-            ),
-        )
+        seen = self._sighting(ticket, photos, where=(place.lat, place.lon, self._address(place)))
+        repeat = await self._find_repeat(session, ticket=ticket, seen=seen)
         if repeat is not None and repeat.decision == "merge":
-            original = repeat.original
-            merged_into = await self._desk(session, original.station_key)
+            merged_into = await self._desk(session, repeat.original.station_key)
             return Route(desk=desk, repeat=repeat, merged_into=merged_into)
         return Route(desk=desk, repeat=repeat)
 
@@ -1006,22 +988,22 @@ class TicketService:
             )
             await self.notifier.ask_same_problem(session, ticket=ticket, original=repeat.original)
 
-    async def _keep_photo(self, photo: IncomingPhoto, info: ImageInfo) -> StoredPhoto:
+    async def _keep_photo(self, photo: IncomingPhoto, info: ImageInfo) -> KeptPhoto:
         """The photo's file in the store, before any database work (a document without its
         metadata); its row comes with the ticket (`_add_photo`)."""
-        if not photo.as_document:
-            return await asyncio.to_thread(self.photo_store.put, photo.data, ext=info.ext)
 
-        def stripped() -> StoredPhoto:
+        def put() -> StoredPhoto:
+            if not photo.as_document:
+                return self.photo_store.put(photo.data, ext=info.ext)
             ext = "png" if info.ext == "png" else "jpg"
             return self.photo_store.put(strip_metadata(photo.data), ext=ext)
 
-        return await asyncio.to_thread(stripped)
+        return KeptPhoto(photo, info, await asyncio.to_thread(put))
 
     async def _add_photo(
-        self, session: AsyncSession, *, ticket: Ticket, photo: IncomingPhoto, info: ImageInfo,
-        stored: StoredPhoto, kind: str,
+        self, session: AsyncSession, *, ticket: Ticket, kept: KeptPhoto, kind: str
     ) -> Photo:
+        photo, info, stored = kept.photo, kept.info, kept.stored
         return await repo.add_photo(
             session=session,
             photo=Photo(
@@ -1092,10 +1074,16 @@ class TicketService:
         return Repeat(original=original, similarity=similarity, decision=decision)
 
     @staticmethod
-    def _sighting(ticket: Ticket, photos: list[tuple[str, str, str | None]]) -> Sighting:
-        assert ticket.lat is not None and ticket.lon is not None
+    def _sighting(
+        ticket: Ticket, photos: Sequence[tuple[str, str, str | None]],
+        where: tuple[float, float, str | None] | None = None,
+    ) -> Sighting:
+        """The ticket as the repeat check sees it; ``where`` (lat, lon, address) for one
+        being placed there."""
+        lat, lon, address = where or (ticket.lat, ticket.lon, ticket.address)
+        assert lat is not None and lon is not None
         return Sighting(
-            lat=ticket.lat, lon=ticket.lon, address=ticket.address,
+            lat=lat, lon=lon, address=address,
             category=ticket.category_key, description=ticket.description,
             phashes=tuple(p for _, _, p in photos if p),
             sha256s=tuple(sha for _, sha, _ in photos),
@@ -1576,6 +1564,20 @@ def _shortened(text: str, limit: int = 30) -> str:
 class DeskPage:
     text: str
     buttons: list[list[dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class KeptPhoto:
+    """A photo checked and in the store, its row still to be written."""
+
+    photo: IncomingPhoto
+    info: ImageInfo
+    stored: StoredPhoto
+
+    @property
+    def keys(self) -> tuple[str, str, str | None]:
+        """What a repeat is recognised by: (file_unique_id, sha256, phash)."""
+        return self.photo.file_unique_id, self.stored.sha256, self.info.phash
 
 
 @dataclass(frozen=True)

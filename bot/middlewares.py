@@ -114,7 +114,7 @@ class InboxMiddleware(BaseMiddleware):
         self.sessions = sessions
         self.clock = clock
         # Updates handled at about the same moment are marked in one transaction.
-        self._handled = GroupCommit(sessions, _mark_handled, name="inbox-handled")
+        self._handled = GroupCommit(sessions, _write_handled, name="inbox-handled")
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
@@ -145,7 +145,7 @@ class InboxMiddleware(BaseMiddleware):
         await self._handled.add((update_id, self.clock(), error))
 
 
-async def _mark_handled(
+async def _write_handled(
     session: AsyncSession, handled: list[tuple[int, datetime, str | None]]
 ) -> None:
     await repo.mark_updates_handled(session=session, handled=handled)

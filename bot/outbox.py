@@ -432,7 +432,6 @@ class OutboxSender:
         await self._records.add((message.id or 0, values))
 
 
-
 MessageRecord = tuple[int, dict[str, Any]]  # a message's id, and the values to set on it
 
 

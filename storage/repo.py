@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, func, select
+from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
@@ -338,20 +338,9 @@ async def chats_with_deferred_messages(
 async def update_messages(
     *, session: AsyncSession, changes: Sequence[tuple[int, dict[str, Any]]]
 ) -> None:
-    """Several messages' changes (id, values), one statement for each shape of values."""
-    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    for message_id, values in changes:
-        row = {"message_id": message_id, **{f"new_{key}": value for key, value in values.items()}}
-        shapes[tuple(sorted(values))].append(row)
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    for keys, rows in shapes.items():
-        await session.exec(  # type: ignore[call-overload]
-            sa.update(table)
-            .where(table.c.id == sa.bindparam("message_id"))
-            .values({key: sa.bindparam(f"new_{key}") for key in keys})
-            .execution_options(**GOES_FIRST),  # every chat's next message waits for them
-            params=rows,
-        )
+    """Several messages' changes (id, values); they go before other SQLite writers, as every
+    chat's next message waits for them."""
+    await _update_each(session, OutboxMessage, "id", changes, GOES_FIRST)
 
 
 async def outbox_of(*, session: AsyncSession, status: str | None = None) -> list[OutboxMessage]:
@@ -461,26 +450,37 @@ async def _own_unhandled_claims(
     )
 
 
-async def mark_update_handled(
-    *, session: AsyncSession, update_id: int, now: datetime, error: str | None = None
-) -> None:
-    await mark_updates_handled(session=session, handled=[(update_id, now, error)])
-
-
 async def mark_updates_handled(
     *, session: AsyncSession, handled: Sequence[tuple[int, datetime, str | None]]
 ) -> None:
     """Several updates handled: (update id, when, the error if one stopped it)."""
-    table = ReceivedUpdate.__table__  # type: ignore[attr-defined]
-    await session.exec(  # type: ignore[call-overload]
-        sa.update(table)
-        .where(table.c.update_id == sa.bindparam("handled_id"))
-        .values(handled_at=sa.bindparam("handled_at_"), error=sa.bindparam("error_")),
-        params=[
-            {"handled_id": u, "handled_at_": at, "error_": error[:512] if error else None}
-            for u, at, error in handled
-        ],
-    )
+    await _update_each(
+        session, ReceivedUpdate, "update_id",
+        [(u, {"handled_at": at, "error": error[:512] if error else None})
+         for u, at, error in handled],
+    )  # fmt: skip
+
+
+async def _update_each(
+    session: AsyncSession, model: type[SQLModel], key: str,
+    changes: Sequence[tuple[Any, dict[str, Any]]], options: dict[str, Any] | None = None,
+) -> None:  # fmt: skip
+    """Set each change's values on the row whose ``key`` column holds its first part: one
+    executemany for each set of columns changed."""
+    table = model.__table__  # type: ignore[attr-defined]
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row_key, values in changes:
+        # Bound under names of their own: SQLAlchemy keeps a column's own name for itself.
+        bound = {f"new_{column}": value for column, value in values.items()}
+        shapes[tuple(sorted(values))].append({"row_key": row_key, **bound})
+    for columns, rows in shapes.items():
+        await session.exec(  # type: ignore[call-overload]
+            sa.update(table)
+            .where(table.c[key] == sa.bindparam("row_key"))
+            .values({column: sa.bindparam(f"new_{column}") for column in columns})
+            .execution_options(**(options or {})),
+            params=rows,
+        )
 
 
 async def unhandled_updates(*, session: AsyncSession) -> list[ReceivedUpdate]:

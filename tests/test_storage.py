@@ -154,7 +154,7 @@ async def test_an_update_is_handled_once(sessions: SessionFactory) -> None:
         await session.commit()
     async with sessions() as session:  # received again before it was handled: still due
         assert await repo.record_update(session=session, update_id=5, payload={}, now=NOW)
-        await repo.mark_update_handled(session=session, update_id=5, now=NOW)
+        await repo.mark_updates_handled(session=session, handled=[(5, NOW, None)])
         await session.commit()
     async with sessions() as session:
         assert not await repo.record_update(session=session, update_id=5, payload={}, now=NOW)

@@ -401,7 +401,7 @@ async def test_claims_in_the_inbox(database_url: str) -> None:
                 now=MORNING, claimed_by="b",
             )
             assert (new, again) == ({1, 2}, {3})
-            await repo.mark_update_handled(session=session, update_id=1, now=MORNING)
+            await repo.mark_updates_handled(session=session, handled=[(1, MORNING, None)])
             await session.commit()
         later = MORNING + timedelta(minutes=1)
         async with sessions() as session:  # both held less than a lease ago

@@ -39,7 +39,11 @@ def create_engine(url: str, *, busy_seconds: float = BUSY_SECONDS, **kwargs: Any
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": busy_seconds}, **kwargs)
+        # check_same_thread: a write transaction holding its lock runs on the event loop
+        # (storage.sqlite_engine), the rest on aiosqlite's thread.
+        engine = create_async_engine(
+            url, connect_args={"timeout": busy_seconds, "check_same_thread": False}, **kwargs
+        )
         sqlite_engine.configure(engine, busy_seconds=busy_seconds)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)

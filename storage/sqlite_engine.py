@@ -6,6 +6,12 @@
   each a hand-over to that thread and back through the event loop, so under load a statement
   waited for the loop four times. Here a statement is one call, and SQLAlchemy reads its rows,
   description, row count and last row id from what that call brought back.
+- **No trip at all inside a write transaction** once its first write has taken SQLite's
+  write lock: nothing can make such a statement wait any more (in WAL mode readers block no
+  one), and a write transaction is short (the services read first, then write). It runs on
+  the event loop's thread instead of holding every other writer up while its answer waits
+  for the loop. Its first write, which may meet another process's lock in the busy handler,
+  and its COMMIT, which may checkpoint the WAL to disk, still go to the thread.
 - **Writers take turns** (`WriterTurns`).
 
 SQLAlchemy makes its aiosqlite connections of one fixed class, so each new connection is
@@ -102,6 +108,10 @@ class WriterTurns:
     def waiting(self) -> int:
         """How many writers wait for their turn."""
         return len(self._waiting)
+
+    def holds(self, dbapi_connection: object) -> bool:
+        """Whether it is ``dbapi_connection``'s turn to write."""
+        return self._holder is dbapi_connection
 
     def ended(self, dbapi_connection: object) -> None:
         """The connection's transaction is over (committed or rolled back)."""
@@ -211,10 +221,17 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _trip(self, operation: str, parameters: Any, *, many: bool) -> None:
         aiosqlite_connection: Any = self._connection
-        async with self._adapt_connection._execute_mutex:
-            finished, rows = await aiosqlite_connection._execute(
-                _run, aiosqlite_connection._conn, operation, parameters, many
-            )
+        sqlite_connection: sqlite3.Connection = aiosqlite_connection._conn
+        adapted: Any = self._adapt_connection
+        async with adapted._execute_mutex:
+            if sqlite_connection.in_transaction and adapted.turns.holds(adapted):
+                # Inside a write transaction that has its lock: nothing can make it wait,
+                # and every other writer waits for it, so no trip to the thread and back.
+                finished, rows = _run(sqlite_connection, operation, parameters, many)
+            else:
+                finished, rows = await aiosqlite_connection._execute(
+                    _run, sqlite_connection, operation, parameters, many
+                )
         self._cursor = finished  # type: ignore[assignment]
         self._rows = collections.deque(rows or ())
 

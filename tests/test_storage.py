@@ -295,8 +295,9 @@ async def test_a_sqlite_write_that_is_not_committed_gives_the_turn_back(
 async def test_sqlite_statements_bring_back_rows_counts_and_ids_as_the_driver_does(
     sqlite_tally: AsyncEngine,
 ) -> None:
-    """Each statement is one trip to aiosqlite's thread (storage.sqlite_engine): what
-    SQLAlchemy reads from the cursor afterwards must still be there."""
+    """Each statement is one trip to aiosqlite's thread, or, after a transaction's first
+    write, none (storage.sqlite_engine): what SQLAlchemy reads from the cursor afterwards must
+    still be there either way."""
     async with sqlite_tally.begin() as connection:
         inserted = await connection.execute(sa.text("INSERT INTO tally VALUES (5)"))
         assert inserted.lastrowid == 1 and inserted.rowcount == 1

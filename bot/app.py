@@ -36,6 +36,7 @@ from bot.middlewares import (
     ChatScopeMiddleware,
     InboxMiddleware,
     InboxRecorder,
+    RecordedUpdates,
     SessionMiddleware,
 )
 from bot.notify import Notifier
@@ -109,6 +110,8 @@ class Gridbot:
     # None: this process is the bot's only reader of updates (polling; Telegram allows one)
     # and replays everything unhandled at start. Webhook workers set INBOX_LEASE.
     inbox_lease: timedelta | None = None
+    # Updates recorded (or claimed) here and not yet handled: the inbox need not be asked.
+    recorded: RecordedUpdates = field(default_factory=RecordedUpdates)
     sending: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -178,6 +181,7 @@ class Gridbot:
             await session.commit()
         for row in rows:
             log.warning("replaying update %s recorded at %s", row.update_id, row.received_at)
+        self.recorded.add(row.update_id for row in rows)
         return [Update.model_validate(r.payload, context={"bot": self.bot}) for r in rows]
 
     async def stop(self) -> None:
@@ -418,7 +422,8 @@ def build(
     )
     scope = ChatScope(deployment)
     worker = worker_name()
-    bot.session.middleware(InboxRecorder(sessions, scope, clock, worker=worker))
+    recorded = RecordedUpdates()
+    bot.session.middleware(InboxRecorder(sessions, scope, clock, recorded, worker=worker))
     # Before a chat's turn is taken (the FSM middleware takes it): whether the update is ours,
     # and an album part noted as it arrives, so the part leading the album sees it (bot.albums).
     dp.update.outer_middleware.unregister(dp.fsm)
@@ -426,13 +431,13 @@ def build(
     if isinstance(albums, RedisAlbums):
         dp.update.outer_middleware(AlbumGate(albums))
     dp.update.outer_middleware(dp.fsm)
-    dp.update.outer_middleware(InboxMiddleware(sessions, clock))
+    dp.update.outer_middleware(InboxMiddleware(sessions, clock, recorded))
     dp.update.outer_middleware(SessionMiddleware(sessions, translator))
     dp.include_routers(*get_routers())
     errors.install(dp)
     app = Gridbot(
         settings=settings, deployment=deployment, engine=engine, sessions=sessions, bot=bot,
-        worker=worker,
+        worker=worker, recorded=recorded,
         dp=dp, tickets=tickets, sender=sender, translator=translator, geocoders=geocoders,
         ticker=ReminderTicker(
             sessions=sessions, deployment=deployment, notifier=notifier, clock=clock,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any, cast
 
@@ -65,6 +66,27 @@ class ChatScopeMiddleware(BaseMiddleware):
         return await handler(event, data)
 
 
+class RecordedUpdates:
+    """The updates this process has just recorded in the inbox as new (or claimed for a
+    replay) and not yet handled, so handling them need not ask the database whether they were
+    handled before. Bounded: an id that falls out (an update never handled here, or a flood)
+    is asked about as any other."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._ids: OrderedDict[int, None] = OrderedDict()
+
+    def add(self, update_ids: Iterable[int]) -> None:
+        for update_id in update_ids:
+            self._ids[update_id] = None
+        while len(self._ids) > self.limit:
+            self._ids.popitem(last=False)
+
+    def take(self, update_id: int) -> bool:
+        """Whether ``update_id`` was recorded new here; it is not any more."""
+        return self._ids.pop(update_id, False) is None
+
+
 class InboxRecorder(BaseRequestMiddleware):
     """Records each batch that getUpdates returns before the polling loop sees it.
 
@@ -76,11 +98,12 @@ class InboxRecorder(BaseRequestMiddleware):
 
     def __init__(
         self, sessions: SessionFactory, scope: ChatScope, clock: Callable[[], datetime],
-        worker: str | None = None,
+        recorded: RecordedUpdates, worker: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.scope = scope
         self.clock = clock
+        self.recorded = recorded
         self.worker = worker  # who claims what it records (Gridbot.replay_unhandled)
 
     async def __call__(
@@ -94,7 +117,7 @@ class InboxRecorder(BaseRequestMiddleware):
         if isinstance(method, GetUpdates) and result:
             updates = cast(list[Update], result)
             async with self.sessions() as session:
-                await repo.record_received(
+                new = await repo.record_received(
                     session=session,
                     updates=[
                         (u.update_id, u.model_dump(mode="json", exclude_none=True))
@@ -104,29 +127,27 @@ class InboxRecorder(BaseRequestMiddleware):
                     claimed_by=self.worker,
                 )
                 await session.commit()
+            self.recorded.add(new)
         return cast(Response[TelegramType], result)
 
 
 class InboxMiddleware(BaseMiddleware):
-    """Writes every update to the inbox before handling; an update handled before is skipped."""
+    """Every update is in the inbox before it is handled, and one handled before is skipped.
+    The polling recorder, the webhook and the replay have recorded theirs already
+    (``recorded``); anything else is looked up, and written here when missing."""
 
-    def __init__(self, sessions: SessionFactory, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, sessions: SessionFactory, clock: Callable[[], datetime], recorded: RecordedUpdates
+    ) -> None:
         self.sessions = sessions
         self.clock = clock
+        self.recorded = recorded
         # Updates handled at about the same moment are marked in one transaction.
         self._handled = GroupCommit(sessions, _write_handled, name="inbox-handled")
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
-        async with self.sessions() as session:
-            fresh = await repo.record_update(
-                session=session,
-                update_id=event.update_id,
-                payload=event.model_dump(mode="json", exclude_none=True),
-                now=self.clock(),
-            )
-            await session.commit()
-        if not fresh:
+        if not self.recorded.take(event.update_id) and not await self._record(event):
             log.info("update %s was handled before; skipped", event.update_id)
             return None
         try:
@@ -140,6 +161,18 @@ class InboxMiddleware(BaseMiddleware):
             raise
         await self._mark_handled(event.update_id, None)
         return result
+
+    async def _record(self, update: Update) -> bool:
+        """In the inbox now; False when it was handled before."""
+        async with self.sessions() as session:
+            fresh = await repo.record_update(
+                session=session,
+                update_id=update.update_id,
+                payload=lambda: update.model_dump(mode="json", exclude_none=True),
+                now=self.clock(),
+            )
+            await session.commit()
+        return fresh
 
     async def _mark_handled(self, update_id: int, error: str | None) -> None:
         await self._handled.add((update_id, self.clock(), error))

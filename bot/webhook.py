@@ -354,6 +354,7 @@ class WebhookServer:
             self.metrics.redelivered.labels(kind).inc()
             return web.Response()
         self.metrics.received.labels(kind).inc()
+        self.gridbot.recorded.add(new)
         self._handle_in_background(update)
         return web.Response()
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,8 @@ from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
+    GazetteerAddress,
+    GeocodeCacheEntry,
     Invitation,
     OutboxMessage,
     Person,
@@ -354,15 +357,17 @@ async def outbox_of(*, session: AsyncSession, status: str | None = None) -> list
 
 
 async def record_update(
-    *, session: AsyncSession, update_id: int, payload: dict[str, Any], now: datetime
+    *, session: AsyncSession, update_id: int, payload: Callable[[], dict[str, Any]],
+    now: datetime,
 ) -> bool:
-    """Record a received update; False when this update id was handled before."""
+    """Record a received update (``payload()`` is its JSON, asked for only when it is not
+    recorded yet); False when this update id was handled before."""
     existing = await session.get(ReceivedUpdate, update_id)
     if existing is not None:
         return existing.handled_at is None
     try:
         async with session.begin_nested():
-            session.add(ReceivedUpdate(update_id=update_id, payload=payload, received_at=now))
+            session.add(ReceivedUpdate(update_id=update_id, payload=payload(), received_at=now))
     except IntegrityError:
         return False
     return True
@@ -521,11 +526,6 @@ async def reminders_since(*, session: AsyncSession, since: datetime) -> dict[str
 
 # --- gazetteer and geocode cache ------------------------------------------------------------
 
-# Imported here rather than at the top so this section can be added without touching the rest.
-from collections.abc import Callable, Mapping  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-from storage.models import GazetteerAddress, GeocodeCacheEntry  # noqa: E402
 
 GAZETTEER_BATCH = 2_000  # rows per INSERT: large enough to be fast, small enough to show progress
 

@@ -150,14 +150,14 @@ async def test_open_tickets_most_overdue_first_in_pages(sessions: SessionFactory
 
 async def test_an_update_is_handled_once(sessions: SessionFactory) -> None:
     async with sessions() as session:
-        assert await repo.record_update(session=session, update_id=5, payload={}, now=NOW)
+        assert await repo.record_update(session=session, update_id=5, payload=dict, now=NOW)
         await session.commit()
     async with sessions() as session:  # received again before it was handled: still due
-        assert await repo.record_update(session=session, update_id=5, payload={}, now=NOW)
+        assert await repo.record_update(session=session, update_id=5, payload=dict, now=NOW)
         await repo.mark_updates_handled(session=session, handled=[(5, NOW, None)])
         await session.commit()
     async with sessions() as session:
-        assert not await repo.record_update(session=session, update_id=5, payload={}, now=NOW)
+        assert not await repo.record_update(session=session, update_id=5, payload=dict, now=NOW)
 
 
 async def test_outbox_gives_due_messages_oldest_first(sessions: SessionFactory) -> None:
@@ -393,7 +393,7 @@ async def test_updates_handled_at_once_are_marked_each_with_its_error(
     async with sessions() as session:
         for update_id in (1, 2, 3):
             assert await repo.record_update(
-                session=session, update_id=update_id, payload={}, now=NOW
+                session=session, update_id=update_id, payload=dict, now=NOW
             )
         await session.commit()
     async with sessions() as session:

@@ -308,14 +308,8 @@ class OutboxSender:
             due = await repo.due_messages(
                 session=session, now=now, limit=BATCH, per_chat=PER_CHAT_ROUND
             )
-            waiting = await repo.chats_with_deferred_messages(
-                session=session, now=now, chat_ids=list({m.chat_id for m in due})
-            )
         by_chat: dict[int, list[OutboxMessage]] = defaultdict(list)
         for message in due:
-            first_waiting = waiting.get(message.chat_id)
-            if first_waiting is not None and first_waiting < (message.id or 0):
-                continue  # an earlier message to this chat is deferred: keep the order
             by_chat[message.chat_id].append(message)
         gate = asyncio.Semaphore(self.concurrency)
 

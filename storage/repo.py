@@ -277,10 +277,25 @@ async def enqueue(*, session: AsyncSession, message: OutboxMessage) -> None:
 async def due_messages(
     *, session: AsyncSession, now: datetime, limit: int, per_chat: int | None = None
 ) -> list[OutboxMessage]:
-    """Pending messages whose time has come, oldest first; at most ``per_chat`` of each chat
-    (its oldest), so that a backlog in one chat does not hide the others."""
+    """Pending messages whose time has come, oldest first, except those behind an earlier
+    message of their chat that waits for its time (each chat's order is kept); at most
+    ``per_chat`` of each chat (its oldest), so that a backlog in one chat does not hide the
+    others."""
     due = (OutboxMessage.status == "pending", col(OutboxMessage.not_before) <= now)
-    query = select(OutboxMessage).where(*due)
+    deferred = (  # each chat's oldest message waiting for its time: few, by ix_outbox_due
+        select(
+            col(OutboxMessage.chat_id).label("chat_id"),
+            func.min(OutboxMessage.id).label("first"),
+        )
+        .where(OutboxMessage.status == "pending", col(OutboxMessage.not_before) > now)
+        .group_by(col(OutboxMessage.chat_id))
+        .subquery()
+    )
+    query = (
+        select(OutboxMessage)
+        .outerjoin(deferred, deferred.c.chat_id == col(OutboxMessage.chat_id))
+        .where(*due, sa.or_(deferred.c.first.is_(None), col(OutboxMessage.id) < deferred.c.first))
+    )
     if per_chat is not None:
         ranked = (
             select(
@@ -318,24 +333,6 @@ async def told_since_delivered(*, session: AsyncSession, chat_id: int, purpose: 
 async def stations_of_chief(*, session: AsyncSession, telegram_id: int) -> list[Station]:
     result = await session.exec(select(Station).where(Station.chief_telegram_id == telegram_id))
     return list(result.all())
-
-
-async def chats_with_deferred_messages(
-    *, session: AsyncSession, now: datetime, chat_ids: Sequence[int]
-) -> dict[int, int]:
-    """For each chat, the oldest pending message id still waiting for its time (order keeper)."""
-    if not chat_ids:
-        return {}
-    result = await session.exec(
-        select(OutboxMessage.chat_id, func.min(OutboxMessage.id))
-        .where(
-            OutboxMessage.status == "pending",
-            OutboxMessage.not_before > now,
-            col(OutboxMessage.chat_id).in_(chat_ids),
-        )
-        .group_by(col(OutboxMessage.chat_id))
-    )
-    return {chat_id: first_id for chat_id, first_id in result.all() if first_id is not None}
 
 
 async def update_messages(

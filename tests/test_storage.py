@@ -160,13 +160,18 @@ async def test_an_update_is_handled_once(sessions: SessionFactory) -> None:
         assert not await repo.record_update(session=session, update_id=5, payload=dict, now=NOW)
 
 
-async def test_outbox_gives_due_messages_oldest_first(sessions: SessionFactory) -> None:
+async def test_outbox_gives_due_messages_oldest_first_keeping_each_chats_order(
+    sessions: SessionFactory,
+) -> None:
+    """Chat 1's second message waits for its time (a 429, say): its third, due, waits with it;
+    its first went before it and is due."""
+    messages = [(0, 0), (1, 0), (1, 60), (2, 0), (3, -60), (1, 0), (2, 0)]
     async with sessions() as session:
-        for n, delay in enumerate([0, 60, 0, -60]):
+        for n, (chat_id, delay) in enumerate(messages):
             await repo.enqueue(
                 session=session,
                 message=OutboxMessage(
-                    chat_id=n,
+                    chat_id=chat_id,
                     kind="message",
                     payload={"text": str(n)},
                     created_at=NOW,
@@ -176,11 +181,11 @@ async def test_outbox_gives_due_messages_oldest_first(sessions: SessionFactory) 
         await session.commit()
     async with sessions() as session:
         due = await repo.due_messages(session=session, now=NOW, limit=10)
-        waiting = await repo.chats_with_deferred_messages(
-            session=session, now=NOW, chat_ids=[0, 1, 2, 3]
-        )
-    assert [m.payload["text"] for m in due] == ["0", "2", "3"]
-    assert list(waiting) == [1]
+        assert [m.payload["text"] for m in due] == ["0", "1", "3", "4", "6"]
+        one_each = await repo.due_messages(session=session, now=NOW, limit=10, per_chat=1)
+        assert [m.payload["text"] for m in one_each] == ["0", "1", "3", "4"]
+        later = await repo.due_messages(session=session, now=NOW + timedelta(minutes=2), limit=10)
+        assert [m.payload["text"] for m in later] == ["0", "1", "2", "3", "4", "5", "6"]
 
 
 async def test_the_migrations_build_what_the_models_describe(database_url: str) -> None:

@@ -890,10 +890,10 @@ class TicketService:
     async def _desk(self, session: AsyncSession, station_key: str | None) -> Desk | None:
         if station_key is None:
             return None
-        station = await repo.get_station(session=session, key=station_key)
-        if station is None:
+        found = await repo.stations_with_chiefs(session=session, keys=[station_key])
+        if station_key not in found:
             return None
-        return Desk(station, await self._chief(session, station))
+        return Desk(*found[station_key])
 
     def _address(self, place: Place) -> str:
         if place.how == "near":
@@ -1247,11 +1247,6 @@ class TicketService:
         if ticket.station_key is None:
             return None
         return await repo.get_station(session=session, key=ticket.station_key)
-
-    async def _chief(self, session: AsyncSession, station: Station) -> Person | None:
-        return await repo.person_by_telegram_id(
-            session=session, telegram_id=station.chief_telegram_id
-        )
 
     # --- the chief's desk -----------------------------------------------------------------
 

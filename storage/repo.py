@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.models import (
     GazetteerAddress,
@@ -29,6 +30,16 @@ from storage.models import (
     WeeklyDigest,
 )
 from storage.sqlite_engine import GOES_FIRST
+
+# The queries every report and every sent message make are built once, with their values as
+# bind parameters: building a statement and its cache key costs about 0.1 ms of CPU each time,
+# as much as SQLAlchemy then spends running it.
+_param = sa.bindparam
+
+
+def _many(name: str) -> sa.BindParameter[Any]:
+    """A parameter that takes a list (for IN)."""
+    return sa.bindparam(name, expanding=True)
 
 # --- stations and people -------------------------------------------------------------------
 
@@ -50,21 +61,31 @@ async def get_station(*, session: AsyncSession, key: str) -> Station | None:
     return await session.get(Station, key)
 
 
+_STATIONS_WITH_CHIEFS = (
+    select(Station, Person)
+    .outerjoin(Person, col(Person.telegram_id) == col(Station.chief_telegram_id))
+    .where(col(Station.key).in_(_many("keys")))
+)
+
+
 async def stations_with_chiefs(
     *, session: AsyncSession, keys: Sequence[str]
 ) -> dict[str, tuple[Station, Person | None]]:
-    """Stations by key, each with its chief's Person row (None if the chief never wrote)."""
+    """Stations by key, each with its chief's Person row (None if the chief never wrote), in
+    one query; the chiefs are kept with the session as `person_by_telegram_id` keeps people."""
     if not keys:
         return {}
-    stations = (await session.exec(select(Station).where(col(Station.key).in_(set(keys))))).all()
-    chief_ids = {s.chief_telegram_id for s in stations}
-    chiefs = {
-        p.telegram_id: p
-        for p in (
-            await session.exec(select(Person).where(col(Person.telegram_id).in_(chief_ids)))
-        ).all()
-    }
-    return {s.key: (s, chiefs.get(s.chief_telegram_id)) for s in stations}
+    result = await session.exec(_STATIONS_WITH_CHIEFS, params={"keys": sorted(set(keys))})
+    found: dict[int, Person] = session.info.setdefault("people", {})
+    desks: dict[str, tuple[Station, Person | None]] = {}
+    for station, chief in result.all():
+        desks[station.key] = (station, chief)
+        if chief is not None:
+            found[chief.telegram_id] = chief
+    return desks
+
+
+_PERSON_BY_TELEGRAM_ID = select(Person).where(col(Person.telegram_id) == _param("telegram_id"))
 
 
 async def person_by_telegram_id(*, session: AsyncSession, telegram_id: int) -> Person | None:
@@ -75,7 +96,7 @@ async def person_by_telegram_id(*, session: AsyncSession, telegram_id: int) -> P
     known = found.get(telegram_id)
     if known is not None and known in session and not sa.inspect(known).expired_attributes:
         return known
-    result = await session.exec(select(Person).where(Person.telegram_id == telegram_id))
+    result = await session.exec(_PERSON_BY_TELEGRAM_ID, params={"telegram_id": telegram_id})
     person = result.first()
     if person is not None:
         found[telegram_id] = person
@@ -133,24 +154,31 @@ async def get_ticket(*, session: AsyncSession, ticket_id: int) -> Ticket | None:
     return await session.get(Ticket, ticket_id)
 
 
+_LOCK_TICKET = (
+    select(Ticket)
+    .where(col(Ticket.id) == _param("ticket_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)  # fresh, even if this session had it
+)
+
+
 async def lock_ticket(*, session: AsyncSession, ticket_id: int) -> Ticket | None:
     """The ticket, locked for this transaction where the database can (PostgreSQL)."""
-    result = await session.exec(
-        select(Ticket)
-        .where(Ticket.id == ticket_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)  # fresh, even if this session had it
-    )
+    result = await session.exec(_LOCK_TICKET, params={"ticket_id": ticket_id})
     return result.first()
+
+
+_TICKET_BY_SOURCE = select(Ticket).where(
+    col(Ticket.source_chat_id) == _param("chat_id"),
+    col(Ticket.source_message_id) == _param("message_id"),
+)
 
 
 async def ticket_by_source(
     *, session: AsyncSession, chat_id: int, message_id: int
 ) -> Ticket | None:
     result = await session.exec(
-        select(Ticket).where(
-            Ticket.source_chat_id == chat_id, Ticket.source_message_id == message_id
-        )
+        _TICKET_BY_SOURCE, params={"chat_id": chat_id, "message_id": message_id}
     )
     return result.first()
 
@@ -274,20 +302,14 @@ async def enqueue(*, session: AsyncSession, message: OutboxMessage) -> None:
     session.add(message)
 
 
-async def due_messages(
-    *, session: AsyncSession, now: datetime, limit: int, per_chat: int | None = None
-) -> list[OutboxMessage]:
-    """Pending messages whose time has come, oldest first, except those behind an earlier
-    message of their chat that waits for its time (each chat's order is kept); at most
-    ``per_chat`` of each chat (its oldest), so that a backlog in one chat does not hide the
-    others."""
-    due = (OutboxMessage.status == "pending", col(OutboxMessage.not_before) <= now)
+def _due_messages_query(*, per_chat: bool) -> SelectOfScalar[OutboxMessage]:
+    due = (OutboxMessage.status == "pending", col(OutboxMessage.not_before) <= _param("now"))
     deferred = (  # each chat's oldest message waiting for its time: few, by ix_outbox_due
         select(
             col(OutboxMessage.chat_id).label("chat_id"),
             func.min(OutboxMessage.id).label("first"),
         )
-        .where(OutboxMessage.status == "pending", col(OutboxMessage.not_before) > now)
+        .where(OutboxMessage.status == "pending", col(OutboxMessage.not_before) > _param("now"))
         .group_by(col(OutboxMessage.chat_id))
         .subquery()
     )
@@ -296,7 +318,7 @@ async def due_messages(
         .outerjoin(deferred, deferred.c.chat_id == col(OutboxMessage.chat_id))
         .where(*due, sa.or_(deferred.c.first.is_(None), col(OutboxMessage.id) < deferred.c.first))
     )
-    if per_chat is not None:
+    if per_chat:
         ranked = (
             select(
                 col(OutboxMessage.id).label("id"),
@@ -308,9 +330,25 @@ async def due_messages(
             .subquery()
         )
         query = query.join(ranked, ranked.c.id == col(OutboxMessage.id)).where(
-            ranked.c.place <= per_chat
+            ranked.c.place <= _param("per_chat")
         )
-    result = await session.exec(query.order_by(col(OutboxMessage.id)).limit(limit))
+    return query.order_by(col(OutboxMessage.id)).limit(_param("limit", type_=sa.Integer))
+
+
+_DUE_MESSAGES = {per_chat: _due_messages_query(per_chat=per_chat) for per_chat in (False, True)}
+
+
+async def due_messages(
+    *, session: AsyncSession, now: datetime, limit: int, per_chat: int | None = None
+) -> list[OutboxMessage]:
+    """Pending messages whose time has come, oldest first, except those behind an earlier
+    message of their chat that waits for its time (each chat's order is kept); at most
+    ``per_chat`` of each chat (its oldest), so that a backlog in one chat does not hide the
+    others."""
+    result = await session.exec(
+        _DUE_MESSAGES[per_chat is not None],
+        params={"now": now, "limit": limit, "per_chat": per_chat},
+    )
     return list(result.all())
 
 
@@ -639,18 +677,33 @@ async def nearby_tickets(
 ) -> list[Ticket]:
     """Tickets in these spatial buckets that a new report could repeat: open ones, and ones
     closed since ``closed_since``. Uses the cell index: cost grows with what is nearby."""
+    result = await session.exec(  # type: ignore[call-overload]
+        _NEARBY_TICKETS,
+        params={"cells": list(cells), "exclude": exclude, "closed_since": closed_since},
+    )
+    return list(result.scalars().all())
+
+
+def _nearby_tickets_query() -> Any:
     still_open = ("new", "assigned", "claimed", "reopened", "parked", "resolved")
-    near = (col(Ticket.cell).in_(cells), Ticket.id != exclude)
+    near = (col(Ticket.cell).in_(_many("cells")), col(Ticket.id) != _param("exclude"))
     # Two index range scans on (cell, status, closed_at) rather than one OR that would read
     # every old ticket in the cells; in one statement.
     both = sa.union_all(
         select(Ticket).where(*near, col(Ticket.status).in_(still_open)),
         select(Ticket).where(
-            *near, Ticket.status == "closed", col(Ticket.closed_at) >= closed_since
+            *near, Ticket.status == "closed", col(Ticket.closed_at) >= _param("closed_since")
         ),
     )
-    result = await session.exec(select(Ticket).from_statement(both))  # type: ignore[call-overload]
-    return list(result.scalars().all())
+    return select(Ticket).from_statement(both)
+
+
+_NEARBY_TICKETS = _nearby_tickets_query()
+
+
+_PHOTO_KEYS = select(Photo.ticket_id, Photo.file_unique_id, Photo.sha256, Photo.phash).where(
+    col(Photo.ticket_id).in_(_many("ticket_ids")), Photo.kind == "report"
+)
 
 
 async def photo_keys(
@@ -659,11 +712,7 @@ async def photo_keys(
     """For each ticket, its report photos' (file_unique_id, sha256, phash)."""
     if not ticket_ids:
         return {}
-    result = await session.exec(
-        select(Photo.ticket_id, Photo.file_unique_id, Photo.sha256, Photo.phash).where(
-            col(Photo.ticket_id).in_(ticket_ids), Photo.kind == "report"
-        )
-    )
+    result = await session.exec(_PHOTO_KEYS, params={"ticket_ids": list(ticket_ids)})
     keys: dict[int, list[tuple[str, str, str | None]]] = {}
     for ticket_id, unique, sha, phash in result.all():
         keys.setdefault(ticket_id, []).append((unique, sha, phash))

@@ -2,8 +2,11 @@
 
 On PostgreSQL the leader holds a session-level advisory lock on a connection it keeps
 open; when the process dies the connection closes and the server releases the lock, so a
-standby's next try takes it. On SQLite, whose processes share one machine, an OS file lock
-beside the database file plays the same part (the kernel drops it when the process dies).
+standby's next try takes it. That connection can also drop while the leader lives (a network
+blip, a server restart): the leader finds out only at its next check, so a standby that takes
+the lock over waits until the old leader must have stopped before it works (`lead`).
+On SQLite, whose processes share one machine, an OS file lock beside the database file plays
+the same part (the kernel drops it when the process dies).
 Any other database (in-memory SQLite) has one process by nature: it always leads.
 """
 
@@ -32,6 +35,9 @@ def lock_key(role: str) -> int:
 
 class Leadership(Protocol):
     role: str
+    # Whether the lead can be lost while the leader lives, without its knowing until it
+    # checks (`still_held`).
+    lost_unnoticed: bool
 
     async def try_acquire(self) -> bool:
         """Become the leader if nobody is; True when this process leads now."""
@@ -45,6 +51,8 @@ class Leadership(Protocol):
 
 
 class PostgresLeadership:
+    lost_unnoticed = True  # its connection can drop while the process lives
+
     def __init__(self, engine: AsyncEngine, role: str) -> None:
         self.engine = engine
         self.role = role
@@ -97,6 +105,8 @@ class PostgresLeadership:
 
 
 class FileLeadership:
+    lost_unnoticed = False  # the kernel holds the lock for as long as the process lives
+
     def __init__(self, path: Path, role: str) -> None:
         self.role = role
         self.path = path
@@ -119,6 +129,8 @@ class FileLeadership:
 
 
 class SoleLeadership:
+    lost_unnoticed = False
+
     def __init__(self, role: str) -> None:
         self.role = role
 
@@ -149,21 +161,52 @@ async def lead(
     retry: float = 5.0,
 ) -> None:
     """Stand by until this process leads, do ``work`` while it does (entered on taking the
-    lead, left on losing it), stand by again if the lead is lost; return once ``stopped``."""
+    lead, left on losing it), stand by again if the lead is lost; return once ``stopped``.
+
+    Every process checks its lead, and tries for it, every ``retry`` seconds; a check that
+    has not answered within ``retry`` counts as a lost lead. A lead taken over from another
+    process that may not know yet that it lost it (`lost_unnoticed`) is worked only after
+    three times that: one period until the old leader's next check, one for that check to
+    answer or time out, one for the old leader to finish the work in hand (a sending round),
+    so the two never work at once."""
+    stood_by = False  # someone else led meanwhile
     while not stopped.is_set():
         if not await leadership.try_acquire():
+            stood_by = True
             await _wait(stopped, retry)
             continue
+        if stood_by and leadership.lost_unnoticed:
+            log.info("taking over the lead of %s in %gs", leadership.role, 3 * retry)
+            await _wait(stopped, 3 * retry)
+            if stopped.is_set() or not await _still_held(leadership, retry):
+                await _release(leadership, retry)
+                continue
         log.info("leading %s", leadership.role)
         try:
             async with work():
-                while not stopped.is_set() and await leadership.still_held():
+                while not stopped.is_set() and await _still_held(leadership, retry):
                     await _wait(stopped, retry)
         finally:
-            await leadership.release()
+            await _release(leadership, retry)
         if not stopped.is_set():
             log.warning("lost the lead of %s; standing by", leadership.role)
+            stood_by = True
             await _wait(stopped, retry)
+
+
+async def _still_held(leadership: Leadership, within: float) -> bool:
+    """A check that does not answer in time (a connection cut off without a word) is a lost
+    lead: the standby counts on it (`lead`)."""
+    try:
+        return await asyncio.wait_for(leadership.still_held(), timeout=within)
+    except TimeoutError:
+        log.warning("leadership of %s: no answer within %gs", leadership.role, within)
+        return False
+
+
+async def _release(leadership: Leadership, within: float) -> None:
+    with suppress(TimeoutError):
+        await asyncio.wait_for(leadership.release(), timeout=within)
 
 
 async def _wait(stopped: asyncio.Event, seconds: float) -> None:

@@ -93,6 +93,7 @@ class WriterTurns:
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self._holder: object | None = None  # the DBAPI connection whose turn it is
+        self._locked: object | None = None  # the holder, once a write has taken SQLite's lock
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap
         self._order = itertools.count()
 
@@ -109,13 +110,20 @@ class WriterTurns:
         """How many writers wait for their turn."""
         return len(self._waiting)
 
-    def holds(self, dbapi_connection: object) -> bool:
-        """Whether it is ``dbapi_connection``'s turn to write."""
-        return self._holder is dbapi_connection
+    def has_lock(self, dbapi_connection: object) -> bool:
+        """Whether ``dbapi_connection`` has its turn and has written in it: SQLite's write
+        lock is its until the transaction ends, so nothing it runs can wait."""
+        return self._locked is dbapi_connection
+
+    def ran(self, dbapi_connection: object, statement: str) -> None:
+        """``statement`` has run on ``dbapi_connection``."""
+        if self._holder is dbapi_connection and self._WRITES.match(statement):
+            self._locked = dbapi_connection
 
     def ended(self, dbapi_connection: object) -> None:
         """The connection's transaction is over (committed or rolled back)."""
         if self._holder is not None and self._holder is dbapi_connection:
+            self._locked = None
             self._pass_on()
 
     def _before_execute(
@@ -223,8 +231,9 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         aiosqlite_connection: Any = self._connection
         sqlite_connection: sqlite3.Connection = aiosqlite_connection._conn
         adapted: Any = self._adapt_connection
+        turns: WriterTurns = adapted.turns
         async with adapted._execute_mutex:
-            if sqlite_connection.in_transaction and adapted.turns.holds(adapted):
+            if sqlite_connection.in_transaction and turns.has_lock(adapted):
                 # Inside a write transaction that has its lock: nothing can make it wait,
                 # and every other writer waits for it, so no trip to the thread and back.
                 finished, rows = _run(sqlite_connection, operation, parameters, many)
@@ -232,6 +241,7 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
                 finished, rows = await aiosqlite_connection._execute(
                     _run, sqlite_connection, operation, parameters, many
                 )
+                turns.ran(adapted, operation)
         self._cursor = finished  # type: ignore[assignment]
         self._rows = collections.deque(rows or ())
 

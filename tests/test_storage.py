@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -321,6 +322,30 @@ async def test_sqlite_statements_bring_back_rows_counts_and_ids_as_the_driver_do
         streamed = await connection.stream(sa.text("SELECT n FROM tally ORDER BY n"))
         assert [n async for n in streamed.scalars()] == [5, 6, 7, 108, 109, 110]
     assert await tally(sqlite_tally) == [5, 6, 7, 108, 109, 110]
+
+
+@pytest.mark.parametrize("opened_by", ["first write", "savepoint"])
+async def test_a_sqlite_writer_meeting_another_process_s_lock_waits_off_the_event_loop(
+    sqlite_tally: AsyncEngine, tmp_path: Path, opened_by: str
+) -> None:
+    """Another process (here a plain sqlite3 connection) holds the write lock and lets go
+    from the event loop a moment later: the writer waiting for it in SQLite's busy handler
+    must wait on aiosqlite's thread, or the loop could never let go and it would time out."""
+    other = sqlite3.connect(tmp_path / "turns.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO tally VALUES (1)")
+    asyncio.get_running_loop().call_later(0.2, other.execute, "COMMIT")
+    try:
+        async with sqlite_tally.begin() as connection:
+            if opened_by == "savepoint":
+                async with connection.begin_nested():
+                    await connection.execute(sa.text("INSERT INTO tally VALUES (2)"))
+            else:
+                await connection.execute(sa.text("INSERT INTO tally VALUES (2)"))
+            await connection.execute(sa.text("INSERT INTO tally VALUES (3)"))
+    finally:
+        other.close()
+    assert await tally(sqlite_tally) == [1, 2, 3]
 
 
 async def test_many_sqlite_connections_at_once_each_get_their_own_answers(

@@ -34,12 +34,18 @@ from storage.sqlite_engine import GOES_FIRST
 # The queries every report and every sent message make are built once, with their values as
 # bind parameters: building a statement and its cache key costs about 0.1 ms of CPU each time,
 # as much as SQLAlchemy then spends running it.
-_param = sa.bindparam
 
 
 def _many(name: str) -> sa.BindParameter[Any]:
     """A parameter that takes a list (for IN)."""
     return sa.bindparam(name, expanding=True)
+
+
+def _people(session: AsyncSession) -> dict[int, Person]:
+    """The people this session has read, by Telegram id (`person_by_telegram_id`)."""
+    people: dict[int, Person] = session.info.setdefault("people", {})
+    return people
+
 
 # --- stations and people -------------------------------------------------------------------
 
@@ -76,23 +82,24 @@ async def stations_with_chiefs(
     if not keys:
         return {}
     result = await session.exec(_STATIONS_WITH_CHIEFS, params={"keys": sorted(set(keys))})
-    found: dict[int, Person] = session.info.setdefault("people", {})
     desks: dict[str, tuple[Station, Person | None]] = {}
     for station, chief in result.all():
         desks[station.key] = (station, chief)
         if chief is not None:
-            found[chief.telegram_id] = chief
+            _people(session)[chief.telegram_id] = chief
     return desks
 
 
-_PERSON_BY_TELEGRAM_ID = select(Person).where(col(Person.telegram_id) == _param("telegram_id"))
+_PERSON_BY_TELEGRAM_ID = select(Person).where(
+    col(Person.telegram_id) == sa.bindparam("telegram_id")
+)
 
 
 async def person_by_telegram_id(*, session: AsyncSession, telegram_id: int) -> Person | None:
     """The person, read once per session: handling one update asks for its sender several
     times (their language, whether they may report, the reporter), so the person found is
     kept with the session while it is current there (not expired by a rollback)."""
-    found: dict[int, Person] = session.info.setdefault("people", {})
+    found = _people(session)
     known = found.get(telegram_id)
     if known is not None and known in session and not sa.inspect(known).expired_attributes:
         return known
@@ -156,7 +163,7 @@ async def get_ticket(*, session: AsyncSession, ticket_id: int) -> Ticket | None:
 
 _LOCK_TICKET = (
     select(Ticket)
-    .where(col(Ticket.id) == _param("ticket_id"))
+    .where(col(Ticket.id) == sa.bindparam("ticket_id"))
     .with_for_update()
     .execution_options(populate_existing=True)  # fresh, even if this session had it
 )
@@ -169,8 +176,8 @@ async def lock_ticket(*, session: AsyncSession, ticket_id: int) -> Ticket | None
 
 
 _TICKET_BY_SOURCE = select(Ticket).where(
-    col(Ticket.source_chat_id) == _param("chat_id"),
-    col(Ticket.source_message_id) == _param("message_id"),
+    col(Ticket.source_chat_id) == sa.bindparam("chat_id"),
+    col(Ticket.source_message_id) == sa.bindparam("message_id"),
 )
 
 
@@ -303,13 +310,15 @@ async def enqueue(*, session: AsyncSession, message: OutboxMessage) -> None:
 
 
 def _due_messages_query(*, per_chat: bool) -> SelectOfScalar[OutboxMessage]:
-    due = (OutboxMessage.status == "pending", col(OutboxMessage.not_before) <= _param("now"))
+    due = (OutboxMessage.status == "pending", col(OutboxMessage.not_before) <= sa.bindparam("now"))
     deferred = (  # each chat's oldest message waiting for its time: few, by ix_outbox_due
         select(
             col(OutboxMessage.chat_id).label("chat_id"),
             func.min(OutboxMessage.id).label("first"),
         )
-        .where(OutboxMessage.status == "pending", col(OutboxMessage.not_before) > _param("now"))
+        .where(
+            OutboxMessage.status == "pending", col(OutboxMessage.not_before) > sa.bindparam("now")
+        )
         .group_by(col(OutboxMessage.chat_id))
         .subquery()
     )
@@ -330,9 +339,9 @@ def _due_messages_query(*, per_chat: bool) -> SelectOfScalar[OutboxMessage]:
             .subquery()
         )
         query = query.join(ranked, ranked.c.id == col(OutboxMessage.id)).where(
-            ranked.c.place <= _param("per_chat")
+            ranked.c.place <= sa.bindparam("per_chat")
         )
-    return query.order_by(col(OutboxMessage.id)).limit(_param("limit", type_=sa.Integer))
+    return query.order_by(col(OutboxMessage.id)).limit(sa.bindparam("limit", type_=sa.Integer))
 
 
 _DUE_MESSAGES = {per_chat: _due_messages_query(per_chat=per_chat) for per_chat in (False, True)}
@@ -672,6 +681,23 @@ async def forget_geocodes(*, session: AsyncSession, before: datetime) -> int:
 # --- repeats --------------------------------------------------------------------------------
 
 
+def _nearby_tickets_query() -> Any:
+    still_open = ("new", "assigned", "claimed", "reopened", "parked", "resolved")
+    near = (col(Ticket.cell).in_(_many("cells")), col(Ticket.id) != sa.bindparam("exclude"))
+    # Two index range scans on (cell, status, closed_at) rather than one OR that would read
+    # every old ticket in the cells; in one statement.
+    both = sa.union_all(
+        select(Ticket).where(*near, col(Ticket.status).in_(still_open)),
+        select(Ticket).where(
+            *near, Ticket.status == "closed", col(Ticket.closed_at) >= sa.bindparam("closed_since")
+        ),
+    )
+    return select(Ticket).from_statement(both)
+
+
+_NEARBY_TICKETS = _nearby_tickets_query()
+
+
 async def nearby_tickets(
     *, session: AsyncSession, cells: Sequence[int], closed_since: datetime, exclude: int
 ) -> list[Ticket]:
@@ -682,23 +708,6 @@ async def nearby_tickets(
         params={"cells": list(cells), "exclude": exclude, "closed_since": closed_since},
     )
     return list(result.scalars().all())
-
-
-def _nearby_tickets_query() -> Any:
-    still_open = ("new", "assigned", "claimed", "reopened", "parked", "resolved")
-    near = (col(Ticket.cell).in_(_many("cells")), col(Ticket.id) != _param("exclude"))
-    # Two index range scans on (cell, status, closed_at) rather than one OR that would read
-    # every old ticket in the cells; in one statement.
-    both = sa.union_all(
-        select(Ticket).where(*near, col(Ticket.status).in_(still_open)),
-        select(Ticket).where(
-            *near, Ticket.status == "closed", col(Ticket.closed_at) >= _param("closed_since")
-        ),
-    )
-    return select(Ticket).from_statement(both)
-
-
-_NEARBY_TICKETS = _nearby_tickets_query()
 
 
 _PHOTO_KEYS = select(Photo.ticket_id, Photo.file_unique_id, Photo.sha256, Photo.phash).where(

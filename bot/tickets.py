@@ -412,12 +412,10 @@ class TicketService:
             ticket.address_text = parsed.address or text
         with session.no_autoflush:  # the changes above are written with the rest
             route = await self._route(session, ticket=ticket, finding=finding)
-            photos = await repo.photos_of(
-                session=session, ticket_id=ticket.id or 0, kind="report"
-            )
+            photo = await repo.card_photo(session=session, ticket_id=ticket.id or 0)
         await self._settle_place(
             session, ticket=ticket, finding=finding, route=route, reporter=reporter,
-            photo=photos[0] if photos else None,
+            photo=photo,
         )
         await self._commit(session)
         return Outcome(ticket)
@@ -653,10 +651,7 @@ class TicketService:
         moved_from, card_photo = None, None
         if action is Action.REASSIGN:
             moved_from = await self._desk(session, ticket.station_key)
-            photos = await repo.photos_of(
-                session=session, ticket_id=ticket.id or 0, kind="report"
-            )
-            card_photo = photos[0] if photos else None
+            card_photo = await repo.card_photo(session=session, ticket_id=ticket.id or 0)
         return Audience(
             reporter=reporter, desk=await self._desk(session, station_key), followers=followers,
             moved_from=moved_from, card_photo=card_photo,
@@ -1149,7 +1144,7 @@ class TicketService:
         desk = await self._desk(session, ticket.station_key)
         reporter = await repo.get_person(session=session, person_id=ticket.reporter_id)
         assert reporter is not None
-        photos = await repo.photos_of(session=session, ticket_id=ticket.id or 0, kind="report")
+        photo = await repo.card_photo(session=session, ticket_id=ticket.id or 0)
         ticket.status, ticket.duplicate_of = after, None
         if original is not None:
             original.reports = max(1, original.reports - 1)
@@ -1173,7 +1168,7 @@ class TicketService:
         )
         await self._place(
             session, ticket=ticket, place=place, finding=Finding(place), route=Route(desk=desk),
-            reporter=reporter, photo=photos[0] if photos else None,
+            reporter=reporter, photo=photo,
         )
         await self._commit(session)
         return ticket
@@ -1446,8 +1441,11 @@ class TicketService:
                 "open.card_note", locale, at=self.notifier.format_time(event.at, locale),
                 who=escape(who.name if who else ""), note=escape(_shortened(event.note or "", 80)),
             )
-        photos = await repo.photos_of(session=session, ticket_id=ticket_id, kind="report")
-        photo = photos[0] if photos and len(text) <= MAX_CAPTION else None
+        photo = (
+            await repo.card_photo(session=session, ticket_id=ticket_id)
+            if len(text) <= MAX_CAPTION
+            else None
+        )
         await self.notifier.send(
             session, chat_id=chat_id, locale=locale, ticket=ticket, text=text,
             buttons=office_buttons(ticket), photo=photo,

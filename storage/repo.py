@@ -284,6 +284,17 @@ async def photos_of(*, session: AsyncSession, ticket_id: int, kind: str) -> list
     return list(result.all())
 
 
+async def card_photo(*, session: AsyncSession, ticket_id: int) -> Photo | None:
+    """The ticket's first report photo: the one its cards show."""
+    result = await session.exec(
+        select(Photo)
+        .where(Photo.ticket_id == ticket_id, Photo.kind == "report")
+        .order_by(col(Photo.id))
+        .limit(1)
+    )
+    return result.first()
+
+
 async def add_event(*, session: AsyncSession, event: TicketEvent) -> None:
     session.add(event)
 

@@ -9,8 +9,8 @@ can no longer write to is reported once (``on_undeliverable``).
 One sender per bot, however many processes run it. Sending is a led role (bot.leadership,
 role "sender"): the process holding the lead sends, the others stand by and take over within
 GRIDBOT_STANDBY_RETRY_SECONDS when it dies (after a grace when the old leader may still live:
-bot.leadership.lead). Sharing the rows among several senders (claimed
-with FOR UPDATE SKIP LOCKED) was the alternative, but it buys nothing here: Telegram allows
+bot.leadership.lead). Sharing the rows among several senders (claimed with FOR UPDATE SKIP
+LOCKED) was the alternative, but it buys nothing here: Telegram allows
 a bot about 30 messages a second in all, which one process sends with a few concurrent
 requests, while several senders would have to agree on every chat's order and on each
 window of the pacing for every message. A process that is not sending and commits messages

@@ -8,6 +8,7 @@ outbox in the same transaction, so a crash or a second scheduler never loses or 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -133,8 +134,12 @@ class ReminderTicker:
         return 1 + (reporter is not None) + len(followers)
 
 
+FINISH_SECONDS = 10  # how long leaving the lead waits for a tick under way to finish
+
+
 def scheduler_for(
-    ticker: ReminderTicker, *, every: timedelta, digests: WeeklyDelivery | None = None
+    ticker: ReminderTicker, *, every: timedelta, digests: WeeklyDelivery | None = None,
+    running: set[asyncio.Task[object]] | None = None,
 ) -> AsyncIOScheduler:
     """Fixed jobs with stable ids, each at once and then every ``every``: the reminder tick
     and, with ``digests``, the weekly digest's check (its own job, so the seconds a digest
@@ -145,11 +150,29 @@ def scheduler_for(
         jobs.append(("weekly-digest", digests.deliver_due))
     for job_id, job in jobs:
         scheduler.add_job(
-            job, "interval", seconds=every.total_seconds(), id=job_id,
+            job if running is None else _tracked(job, running), "interval",
+            seconds=every.total_seconds(), id=job_id,
             next_run_time=datetime.now(UTC), replace_existing=True, coalesce=True,
             max_instances=1, misfire_grace_time=300,
         )
     return scheduler
+
+
+def _tracked(
+    job: Callable[[], Awaitable[object]], running: set[asyncio.Task[object]]
+) -> Callable[[], Awaitable[object]]:
+    """``job``, its task in ``running`` while it runs."""
+
+    async def run() -> object:
+        task = asyncio.current_task()
+        assert task is not None
+        running.add(task)
+        try:
+            return await job()
+        finally:
+            running.discard(task)
+
+    return run
 
 
 class WeeklyDelivery(Protocol):
@@ -162,9 +185,16 @@ async def ticking(
 ) -> AsyncIterator[None]:
     """The reminder tick (and the weekly digest's check) run while inside: what a leading
     scheduler process does."""
-    scheduler = scheduler_for(ticker, every=every, digests=digests)
+    running: set[asyncio.Task[object]] = set()
+    scheduler = scheduler_for(ticker, every=every, digests=digests, running=running)
     scheduler.start()
     try:
         yield
     finally:
+        # A tick under way finishes its transaction: shutting down cancels what still runs,
+        # and a statement cancelled half-way can leave aiosqlite's thread, which is not a
+        # daemon, waiting for ever, so that the process never exits.
+        scheduler.pause()
+        if running:
+            await asyncio.wait(set(running), timeout=FINISH_SECONDS)
         scheduler.shutdown(wait=False)
